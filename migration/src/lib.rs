@@ -1,0 +1,15 @@
+//! Schema migrations of stages-api, one file per schema step. The same migrations serve SQLite
+//! and PostgreSQL; tests always build their databases through them.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_create_tables;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261128_000001_create_tables::Migration)]
+    }
+}

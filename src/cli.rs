@@ -1,0 +1,232 @@
+//! The command line: `serve` (the default), `migrate`, `export-schema`, `token …`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use tokio::net::TcpListener;
+
+use crate::app::{AppState, app};
+use crate::auth::{self, NewToken, Permission};
+use crate::db;
+
+/// A secret from the command line or the environment; never printed by `Debug`.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_string()))
+    }
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "stages-api",
+    version,
+    about = "authentik's captcha-stage API over GraphQL and REST"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// The database: `sqlite://FILE?mode=rwc` or `postgres://USER@HOST/DB`.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://stages.db?mode=rwc",
+        global = true
+    )]
+    database_url: String,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Migrate the database, then serve REST and GraphQL (the default).
+    Serve(ServeArgs),
+    /// Apply pending migrations and exit.
+    Migrate,
+    /// Write schema.graphql into the current directory; needs no database.
+    ExportSchema,
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Args, Debug, Default)]
+struct ServeArgs {
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:9000")]
+    listen_addr: Option<SocketAddr>,
+    /// A superuser token with exactly this value, registered (hashed) on every start.
+    #[arg(long, env = "BOOTSTRAP_TOKEN", hide_env_values = true)]
+    bootstrap_token: Option<Secret>,
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenCommand {
+    /// Create a token and print it, alone on one line; only its hash is stored.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// authentik's permission name, e.g. authentik_stages_captcha.view_captchastage.
+        #[arg(long = "permission", value_parser = parse_permission)]
+        permissions: Vec<Permission>,
+        #[arg(long)]
+        superuser: bool,
+        /// How long the token is valid, e.g. `30d` or `12h`.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        expires_in: Option<Duration>,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke the token called NAME.
+    Revoke { name: String },
+}
+
+fn parse_permission(name: &str) -> Result<Permission, String> {
+    Permission::parse(name).ok_or_else(|| {
+        let known: Vec<_> = Permission::ALL.iter().map(|p| p.name()).collect();
+        format!("unknown permission; use one of: {}", known.join(", "))
+    })
+}
+
+type CliResult = Result<(), Box<dyn std::error::Error>>;
+
+pub async fn run(cli: Cli) -> CliResult {
+    match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+        Command::Serve(args) => serve(&cli.database_url, args).await,
+        Command::Migrate => {
+            let db = db::connect(&cli.database_url).await?;
+            db::migrate(&db).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::ExportSchema => export_schema(),
+        Command::Token(command) => token(&cli.database_url, command).await,
+    }
+}
+
+fn export_schema() -> CliResult {
+    std::fs::write("schema.graphql", crate::graphql::build_schema().sdl())?;
+    Ok(())
+}
+
+async fn serve(database_url: &str, args: ServeArgs) -> CliResult {
+    // `serve` given without flags still reads the environment through clap's defaults.
+    let args = match args.listen_addr {
+        Some(_) => args,
+        None => match Cli::try_parse_from(["stages-api", "serve"])?.command {
+            Some(Command::Serve(args)) => args,
+            _ => unreachable!("parsed as serve"),
+        },
+    };
+    let listen_addr = args.listen_addr.expect("listen address has a default");
+    let db = db::connect(database_url).await?;
+    db::migrate(&db).await?;
+    let initial_token = match &args.bootstrap_token {
+        Some(secret) => {
+            auth::ensure_bootstrap_token(&db.writer, secret.expose()).await?;
+            None
+        }
+        None => auth::ensure_initial_token(&db.writer).await?,
+    };
+    let listener = TcpListener::bind(listen_addr).await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    println!("stages-api is serving on {base}");
+    println!("  GraphQL playground: {base}/graphql");
+    println!("  REST:               {base}/api/v3/stages/captcha/");
+    if let Some(secret) = initial_token {
+        println!("A superuser API token was created for this new database. It is shown only now:");
+        println!();
+        println!("    {secret}");
+        println!();
+        println!("Try: curl -H 'Authorization: Bearer {secret}' {base}/api/v3/stages/captcha/");
+    }
+    tracing::info!(address = %listen_addr, "listening");
+    axum::serve(listener, app(AppState::new(db)))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// SIGINT or SIGTERM: stop accepting, finish the requests in flight.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut signal) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+async fn token(database_url: &str, command: TokenCommand) -> CliResult {
+    let db = db::connect(database_url).await?;
+    db::migrate(&db).await?;
+    match command {
+        TokenCommand::Create {
+            name,
+            permissions,
+            superuser,
+            expires_in,
+        } => {
+            let expires = match expires_in {
+                Some(duration) => Some(chrono::Utc::now() + chrono::Duration::from_std(duration)?),
+                None => None,
+            };
+            let token = NewToken {
+                name,
+                permissions,
+                superuser,
+                expires,
+            };
+            let secret = auth::create_token(&db.writer, token).await?;
+            println!("{secret}");
+        }
+        TokenCommand::List => {
+            println!(
+                "{:<24} {:<9} {:<8} {:<26} PERMISSIONS",
+                "NAME", "SUPERUSER", "REVOKED", "EXPIRES"
+            );
+            for token in auth::list_tokens(&db.reader).await? {
+                let expires = token
+                    .expires
+                    .map_or("never".to_string(), |at| at.to_rfc3339());
+                println!(
+                    "{:<24} {:<9} {:<8} {:<26} {}",
+                    token.name, token.superuser, token.revoked, expires, token.permissions
+                );
+            }
+        }
+        TokenCommand::Revoke { name } => {
+            if !auth::revoke_token(&db.writer, &name).await? {
+                return Err(format!("no token called {name:?}").into());
+            }
+            eprintln!("revoked {name}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,111 @@
+//! The one error type of the service. Use cases return it; each front end maps it at its edge:
+//! `rest::error` renders DRF-shaped bodies and status codes, `graphql::error` sets
+//! `extensions.code`. Internal details are logged where they happen and never sent to a client.
+
+use indexmap::IndexMap;
+use serde::Serialize;
+
+/// Validation errors of one object, keyed by field name (authentik's snake_case names), in the
+/// order of the object's fields.
+pub type FieldErrors = IndexMap<String, ErrorTree>;
+
+/// What went wrong with one field: messages, the errors of a nested object, or one entry per item
+/// of a list (an empty object for a valid item), exactly as DRF shapes them.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum ErrorTree {
+    Messages(Vec<String>),
+    Fields(FieldErrors),
+    Items(Vec<ErrorTree>),
+}
+
+impl ErrorTree {
+    pub fn message(text: impl Into<String>) -> Self {
+        ErrorTree::Messages(vec![text.into()])
+    }
+
+    /// `{"non_field_errors": [text]}`: DRF's shape for an object that is wrong as a whole.
+    pub fn non_field(text: impl Into<String>) -> Self {
+        ErrorTree::Fields(IndexMap::from([(
+            NON_FIELD_ERRORS.to_string(),
+            ErrorTree::message(text),
+        )]))
+    }
+
+    /// The same tree with every field name passed through `rename` (GraphQL shows camelCase).
+    pub fn rename_fields(&self, rename: &impl Fn(&str) -> String) -> ErrorTree {
+        match self {
+            ErrorTree::Messages(messages) => ErrorTree::Messages(messages.clone()),
+            ErrorTree::Fields(fields) => ErrorTree::Fields(rename_fields(fields, rename)),
+            ErrorTree::Items(items) => {
+                ErrorTree::Items(items.iter().map(|i| i.rename_fields(rename)).collect())
+            }
+        }
+    }
+}
+
+pub fn rename_fields(fields: &FieldErrors, rename: &impl Fn(&str) -> String) -> FieldErrors {
+    fields
+        .iter()
+        .map(|(name, tree)| (rename(name), tree.rename_fields(rename)))
+        .collect()
+}
+
+pub const NON_FIELD_ERRORS: &str = "non_field_errors";
+
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The input breaks a rule; every failing field is reported.
+    #[error("Invalid input.")]
+    Validation(FieldErrors),
+    /// No credentials: no `Authorization` header, an empty `Bearer`, or another scheme.
+    #[error("Authentication credentials were not provided.")]
+    NotAuthenticated,
+    /// A token that is unknown, revoked or expired.
+    #[error("Token invalid/expired")]
+    InvalidToken,
+    #[error("You do not have permission to perform this action.")]
+    PermissionDenied,
+    /// A lookup by id found nothing; the message names the model as authentik does.
+    #[error("{0}")]
+    NotFound(&'static str),
+    #[error("Invalid page.")]
+    InvalidPage,
+    /// A request body that is not what the endpoint reads (malformed JSON, for one).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The full `Content-Type` the client sent ("" when it sent none).
+    #[error("Unsupported media type \"{0}\" in request.")]
+    UnsupportedMediaType(String),
+    #[error("Request body is larger than the limit of {0} bytes.")]
+    PayloadTooLarge(usize),
+    /// Anything unexpected. The cause has already been logged; clients see a generic message.
+    #[error("A server error occurred.")]
+    Internal,
+}
+
+pub const NO_CAPTCHA_STAGE: &str = "No CaptchaStage matches the given query.";
+/// A path that names nothing (an id that is not a UUID, an unknown route).
+pub const NOT_FOUND: &str = "Not found.";
+
+impl ServiceError {
+    pub fn validation(field: &str, message: impl Into<String>) -> Self {
+        ServiceError::Validation(IndexMap::from([(
+            field.to_string(),
+            ErrorTree::message(message),
+        )]))
+    }
+
+    /// Logs an unexpected failure (never with request data) and hides it from the client.
+    pub fn internal(context: &str, cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "{context}");
+        ServiceError::Internal
+    }
+}
+
+impl From<sea_orm::DbErr> for ServiceError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        // Database messages name tables, columns and constraints, never the bound values.
+        ServiceError::internal("database error", err)
+    }
+}

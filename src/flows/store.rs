@@ -1,0 +1,306 @@
+//! Reading and writing flows and bindings. Writes take the caller's transaction.
+
+use std::collections::{HashMap, HashSet};
+
+use entity::{flow, flow_stage_binding};
+use sea_orm::sea_query::{Condition, Expr, ExprTrait, Func};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+use uuid::Uuid;
+
+use super::{Binding, DeniedAction, Designation, Flow, FlowLayout, PolicyEngineMode, ValidFlow};
+use crate::error::ServiceError;
+use crate::pagination::{Page, PageRequest, like_pattern, search_terms};
+use crate::validation::Choice;
+
+/// Bindings made through `flow_set` take authentik's defaults.
+const NEW_BINDING_ORDER: i32 = 0;
+const DEFAULT_INVALID_RESPONSE_ACTION: &str = "retry";
+
+/// Which of `slugs` belong to stored flows.
+pub async fn taken_slugs(
+    conn: &impl ConnectionTrait,
+    slugs: &[String],
+) -> Result<HashSet<String>, DbErr> {
+    if slugs.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let taken: Vec<String> = flow::Entity::find()
+        .select_only()
+        .column(flow::Column::Slug)
+        .filter(flow::Column::Slug.is_in(slugs.iter().cloned()))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(taken.into_iter().collect())
+}
+
+/// The bindings of each stage, with their flows, in one query; each list ordered by flow slug,
+/// then binding order.
+pub async fn bindings_of_stages(
+    conn: &impl ConnectionTrait,
+    stage_ids: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<Binding>>, DbErr> {
+    let mut by_stage: HashMap<Uuid, Vec<Binding>> = HashMap::new();
+    if stage_ids.is_empty() {
+        return Ok(by_stage);
+    }
+    let rows = flow_stage_binding::Entity::find()
+        .find_also_related(flow::Entity)
+        .filter(flow_stage_binding::Column::Stage.is_in(stage_ids.iter().copied()))
+        .order_by_asc(flow::Column::Slug)
+        .order_by_asc(flow_stage_binding::Column::Order)
+        .all(conn)
+        .await?;
+    for (binding, flow) in rows {
+        if let Some(flow) = flow {
+            by_stage.entry(binding.stage).or_default().push(Binding {
+                id: binding.fsb_uuid,
+                order: binding.order,
+                flow: flow.into(),
+            });
+        }
+    }
+    Ok(by_stage)
+}
+
+/// The ids of the stages bound into each flow.
+pub async fn stage_ids_of_flows(
+    conn: &impl ConnectionTrait,
+    flow_ids: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<Uuid>>, DbErr> {
+    let rows: Vec<(Uuid, Uuid)> = flow_stage_binding::Entity::find()
+        .select_only()
+        .column(flow_stage_binding::Column::Target)
+        .column(flow_stage_binding::Column::Stage)
+        .filter(flow_stage_binding::Column::Target.is_in(flow_ids.iter().copied()))
+        .order_by_asc(flow_stage_binding::Column::Order)
+        .order_by_asc(flow_stage_binding::Column::Stage)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    let mut by_flow: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+    for (flow, stage) in rows {
+        by_flow.entry(flow).or_default().push(stage);
+    }
+    Ok(by_flow)
+}
+
+pub async fn flow_by_slug(conn: &impl ConnectionTrait, slug: &str) -> Result<Option<Flow>, DbErr> {
+    Ok(flow::Entity::find()
+        .filter(flow::Column::Slug.eq(slug))
+        .one(conn)
+        .await?
+        .map(Flow::from))
+}
+
+/// A page of flows whose name, slug, title or designation contain every search term, by slug.
+pub async fn list_flows(
+    conn: &impl ConnectionTrait,
+    search: Option<&str>,
+    request: &PageRequest,
+) -> Result<Page<Flow>, ServiceError> {
+    let mut query = flow::Entity::find();
+    for term in search_terms(search) {
+        let pattern = like_pattern(&term);
+        let mut any = Condition::any();
+        for column in [
+            flow::Column::Name,
+            flow::Column::Slug,
+            flow::Column::Title,
+            flow::Column::Designation,
+        ] {
+            any = any.add(Expr::expr(Func::lower(Expr::col(column))).like(pattern.clone()));
+        }
+        query = query.filter(any);
+    }
+    let count = query.clone().count(conn).await?;
+    let window = request.resolve(count)?;
+    let rows = query
+        .order_by_asc(flow::Column::Slug)
+        .order_by_asc(flow::Column::FlowUuid)
+        .offset(window.offset)
+        .limit(window.limit)
+        .all(conn)
+        .await?;
+    Ok(window.page(rows.into_iter().map(Flow::from).collect()))
+}
+
+fn new_flow_row(flow: &ValidFlow) -> flow::Model {
+    flow::Model {
+        flow_uuid: Uuid::new_v4(),
+        policybindingmodel_ptr_id: Uuid::new_v4(),
+        name: flow.name.clone(),
+        slug: flow.slug.clone(),
+        title: flow.title.clone(),
+        designation: flow
+            .designation
+            .unwrap_or(Designation::Authentication)
+            .value()
+            .to_string(),
+        background: None,
+        policy_engine_mode: flow
+            .policy_engine_mode
+            .unwrap_or(PolicyEngineMode::Any)
+            .value()
+            .to_string(),
+        compatibility_mode: flow.compatibility_mode.unwrap_or(false),
+        layout: flow
+            .layout
+            .unwrap_or(FlowLayout::Stacked)
+            .value()
+            .to_string(),
+        denied_action: flow
+            .denied_action
+            .unwrap_or(DeniedAction::MessageContinue)
+            .value()
+            .to_string(),
+    }
+}
+
+fn new_binding_row(stage_id: Uuid, flow_id: Uuid) -> flow_stage_binding::Model {
+    flow_stage_binding::Model {
+        fsb_uuid: Uuid::new_v4(),
+        target: flow_id,
+        stage: stage_id,
+        order: NEW_BINDING_ORDER,
+        evaluate_on_plan: false,
+        re_evaluate_policies: true,
+        invalid_response_action: DEFAULT_INVALID_RESPONSE_ACTION.to_string(),
+    }
+}
+
+/// Creates each flow and binds the stage into it at order 0: two statements, whatever the
+/// number of flows. A slug taken meanwhile fails with the database's unique violation.
+pub async fn bind_new_flows(
+    conn: &impl ConnectionTrait,
+    stage_id: Uuid,
+    flows: &[ValidFlow],
+) -> Result<Vec<Binding>, DbErr> {
+    if flows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let flow_rows: Vec<flow::Model> = flows.iter().map(new_flow_row).collect();
+    let binding_rows: Vec<flow_stage_binding::Model> = flow_rows
+        .iter()
+        .map(|row| new_binding_row(stage_id, row.flow_uuid))
+        .collect();
+    flow::Entity::insert_many(
+        flow_rows
+            .iter()
+            .cloned()
+            .map(IntoActiveModel::into_active_model),
+    )
+    .exec_without_returning(conn)
+    .await?;
+    flow_stage_binding::Entity::insert_many(
+        binding_rows
+            .iter()
+            .cloned()
+            .map(IntoActiveModel::into_active_model),
+    )
+    .exec_without_returning(conn)
+    .await?;
+    Ok(binding_rows
+        .into_iter()
+        .zip(flow_rows)
+        .map(|(binding, flow)| Binding {
+            id: binding.fsb_uuid,
+            order: binding.order,
+            flow: flow.into(),
+        })
+        .collect())
+}
+
+/// Makes `wanted` the set of flows the stage is bound into, matched by slug: bound flows are
+/// updated, new slugs are created and bound, bindings into flows no longer named are removed
+/// (the flows stay). The caller has checked that no wanted slug belongs to an unbound flow.
+pub async fn sync_flow_set(
+    conn: &impl ConnectionTrait,
+    stage_id: Uuid,
+    current: Vec<Binding>,
+    wanted: &[ValidFlow],
+) -> Result<Vec<Binding>, DbErr> {
+    let wanted_by_slug: HashMap<&str, &ValidFlow> =
+        wanted.iter().map(|f| (f.slug.as_str(), f)).collect();
+    let bound: HashSet<String> = current.iter().map(|b| b.flow.slug.clone()).collect();
+
+    let mut kept = Vec::new();
+    let mut dropped = Vec::new();
+    let mut updated = HashSet::new();
+    for mut binding in current {
+        let Some(change) = wanted_by_slug.get(binding.flow.slug.as_str()) else {
+            dropped.push(binding.id);
+            continue;
+        };
+        apply_flow_change(&mut binding.flow, change);
+        // A stage bound twice into one flow updates that flow once.
+        if updated.insert(binding.flow.id) {
+            update_flow_row(conn, &binding.flow).await?;
+        }
+        kept.push(binding);
+    }
+    if !dropped.is_empty() {
+        flow_stage_binding::Entity::delete_many()
+            .filter(flow_stage_binding::Column::FsbUuid.is_in(dropped))
+            .exec(conn)
+            .await?;
+    }
+    let new: Vec<ValidFlow> = wanted
+        .iter()
+        .filter(|f| !bound.contains(&f.slug))
+        .cloned()
+        .collect();
+    kept.extend(bind_new_flows(conn, stage_id, &new).await?);
+    kept.sort_by(|a, b| (&a.flow.slug, a.order).cmp(&(&b.flow.slug, b.order)));
+    Ok(kept)
+}
+
+fn apply_flow_change(flow: &mut Flow, change: &ValidFlow) {
+    flow.name = change.name.clone();
+    flow.title = change.title.clone();
+    if let Some(designation) = change.designation {
+        flow.designation = designation;
+    }
+    if let Some(mode) = change.policy_engine_mode {
+        flow.policy_engine_mode = mode;
+    }
+    if let Some(compatibility_mode) = change.compatibility_mode {
+        flow.compatibility_mode = compatibility_mode;
+    }
+    if let Some(layout) = change.layout {
+        flow.layout = layout;
+    }
+    if let Some(denied_action) = change.denied_action {
+        flow.denied_action = denied_action;
+    }
+}
+
+async fn update_flow_row(conn: &impl ConnectionTrait, flow: &Flow) -> Result<(), DbErr> {
+    flow::Entity::update_many()
+        .col_expr(flow::Column::Name, Expr::value(flow.name.clone()))
+        .col_expr(flow::Column::Title, Expr::value(flow.title.clone()))
+        .col_expr(
+            flow::Column::Designation,
+            Expr::value(flow.designation.value()),
+        )
+        .col_expr(
+            flow::Column::PolicyEngineMode,
+            Expr::value(flow.policy_engine_mode.value()),
+        )
+        .col_expr(
+            flow::Column::CompatibilityMode,
+            Expr::value(flow.compatibility_mode),
+        )
+        .col_expr(flow::Column::Layout, Expr::value(flow.layout.value()))
+        .col_expr(
+            flow::Column::DeniedAction,
+            Expr::value(flow.denied_action.value()),
+        )
+        .filter(flow::Column::FlowUuid.eq(flow.id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}

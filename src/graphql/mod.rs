@@ -1,0 +1,23 @@
+//! The GraphQL front: the same use cases as REST under GraphQL's names. Resolvers only
+//! translate; the rules live in `stages`.
+
+mod error;
+mod http;
+mod loaders;
+mod playground;
+mod schema;
+mod types;
+
+pub use schema::{ApiSchema, build_schema};
+
+use axum::Router;
+use axum::routing::get;
+
+use crate::app::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/graphql", get(playground::page).post(http::execute))
+        .route("/graphql/", get(playground::page).post(http::execute))
+        .route("/graphql/schema.graphql", get(http::sdl))
+}

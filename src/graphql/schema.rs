@@ -1,0 +1,186 @@
+//! The query and mutation roots: each resolver converts its arguments, calls the use case in
+//! `stages` and converts the result.
+
+use async_graphql::{Context, EmptySubscription, Object, Schema};
+use uuid::Uuid;
+
+use super::error::IntoGraphql;
+use super::types::{
+    CaptchaStageObject, CaptchaStagePage, CreateCaptchaStageInput, FlowObject, FlowPage,
+    UpdateCaptchaStageInput,
+};
+use crate::auth::Principal;
+use crate::db::Db;
+use crate::pagination::{PageNumber, PageRequest, PageSize};
+use crate::stages::{self, StageFilter, WriteMode};
+
+pub type ApiSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+/// Deep enough for GraphiQL's introspection query, shallow enough to refuse abuse.
+const MAX_DEPTH: usize = 16;
+const MAX_COMPLEXITY: usize = 2_000;
+
+/// What a resolver needs from the request: the database and the authenticated caller.
+pub struct RequestContext {
+    pub db: Db,
+    pub principal: Principal,
+}
+
+fn request<'a>(ctx: &Context<'a>) -> &'a RequestContext {
+    ctx.data_unchecked::<RequestContext>()
+}
+
+/// Builds the schema; needs no database (the SDL export runs without one).
+pub fn build_schema() -> ApiSchema {
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .finish()
+}
+
+fn page_request(page: Option<i32>, page_size: Option<i32>) -> PageRequest {
+    PageRequest {
+        number: page.map_or(PageNumber::Number(1), |n| PageNumber::Number(n.into())),
+        size: page_size.map_or(PageSize::Default, |n| PageSize::Requested(n.into())),
+    }
+}
+
+pub struct QueryRoot;
+
+#[Object]
+impl QueryRoot {
+    /// One captcha stage; `null` when there is none with this id.
+    async fn captcha_stage(
+        &self,
+        ctx: &Context<'_>,
+        id: Uuid,
+    ) -> async_graphql::Result<Option<CaptchaStageObject>> {
+        let RequestContext { db, principal } = request(ctx);
+        let stage = stages::find_captcha_stage(db, principal, Ok(id))
+            .await
+            .gql()?;
+        Ok(stage.map(CaptchaStageObject))
+    }
+
+    /// A page of captcha stages, with REST's list semantics (`ordering` is its comma list).
+    #[allow(clippy::too_many_arguments)]
+    async fn captcha_stages(
+        &self,
+        ctx: &Context<'_>,
+        name: Option<String>,
+        public_key: Option<String>,
+        search: Option<String>,
+        ordering: Option<String>,
+        page: Option<i32>,
+        page_size: Option<i32>,
+    ) -> async_graphql::Result<CaptchaStagePage> {
+        let RequestContext { db, principal } = request(ctx);
+        let filter = StageFilter {
+            name,
+            public_key,
+            search,
+            ordering,
+        };
+        let page =
+            stages::list_captcha_stages(db, principal, &filter, &page_request(page, page_size))
+                .await
+                .gql()?;
+        Ok(page.into())
+    }
+
+    /// One flow by slug; `null` when there is none.
+    async fn flow(
+        &self,
+        ctx: &Context<'_>,
+        slug: String,
+    ) -> async_graphql::Result<Option<FlowObject>> {
+        let RequestContext { db, principal } = request(ctx);
+        let flow = stages::find_flow(db, principal, &slug).await.gql()?;
+        Ok(flow.map(FlowObject))
+    }
+
+    /// A page of flows by slug; `search` matches name, slug, title and designation.
+    async fn flows(
+        &self,
+        ctx: &Context<'_>,
+        search: Option<String>,
+        page: Option<i32>,
+        page_size: Option<i32>,
+    ) -> async_graphql::Result<FlowPage> {
+        let RequestContext { db, principal } = request(ctx);
+        let page = stages::list_flows(
+            db,
+            principal,
+            search.as_deref(),
+            &page_request(page, page_size),
+        )
+        .await
+        .gql()?;
+        Ok(page.into())
+    }
+}
+
+pub struct MutationRoot;
+
+#[Object]
+impl MutationRoot {
+    /// Creates a captcha stage, and with `flowSet` new flows it is bound into (order 0).
+    async fn create_captcha_stage(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateCaptchaStageInput,
+    ) -> async_graphql::Result<CaptchaStageObject> {
+        let RequestContext { db, principal } = request(ctx);
+        let stage = stages::create_captcha_stage(db, principal, Ok(input.into()))
+            .await
+            .gql()?;
+        Ok(CaptchaStageObject(stage))
+    }
+
+    /// Changes the fields given (REST's PATCH).
+    async fn update_captcha_stage(
+        &self,
+        ctx: &Context<'_>,
+        id: Uuid,
+        input: UpdateCaptchaStageInput,
+    ) -> async_graphql::Result<CaptchaStageObject> {
+        let RequestContext { db, principal } = request(ctx);
+        let stage =
+            stages::update_captcha_stage(db, principal, Ok(id), Ok(input.into()), WriteMode::Patch)
+                .await
+                .gql()?;
+        Ok(CaptchaStageObject(stage))
+    }
+
+    /// Replaces the stage (REST's PUT): optional fields left out keep their values.
+    async fn replace_captcha_stage(
+        &self,
+        ctx: &Context<'_>,
+        id: Uuid,
+        input: CreateCaptchaStageInput,
+    ) -> async_graphql::Result<CaptchaStageObject> {
+        let RequestContext { db, principal } = request(ctx);
+        let stage = stages::update_captcha_stage(
+            db,
+            principal,
+            Ok(id),
+            Ok(input.into()),
+            WriteMode::Replace,
+        )
+        .await
+        .gql()?;
+        Ok(CaptchaStageObject(stage))
+    }
+
+    /// Deletes the stage and its bindings (never flows); returns its id.
+    async fn delete_captcha_stage(
+        &self,
+        ctx: &Context<'_>,
+        id: Uuid,
+    ) -> async_graphql::Result<Uuid> {
+        let RequestContext { db, principal } = request(ctx);
+        stages::delete_captcha_stage(db, principal, Ok(id))
+            .await
+            .gql()
+    }
+}

@@ -1,0 +1,18 @@
+//! stages-api: authentik's captcha-stage API, served as GraphQL and as authentik's REST API,
+//! both calling one resolver layer (`stages`) over SeaORM on SQLite or PostgreSQL.
+//!
+//! The arrows point down: `cli` → `app` → (`rest` | `graphql`) → `stages` → `flows` → `entity`.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod db;
+pub mod error;
+pub mod flows;
+pub mod graphql;
+pub mod health;
+pub mod observability;
+pub mod pagination;
+pub mod rest;
+pub mod stages;
+pub mod validation;

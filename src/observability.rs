@@ -1,0 +1,44 @@
+//! Logs: to standard error, filtered by `RUST_LOG` (default `info`), one line per request.
+//! Standard output is kept for what a user must read (tokens printed once, the listen address).
+//! No line carries a header, a body or a query string, so no token or private key can appear.
+
+use std::io::IsTerminal;
+use std::time::Instant;
+
+use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing_subscriber::EnvFilter;
+use uuid::Uuid;
+
+pub fn init_logging() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+/// Logs method, path, status, latency and a request id, and returns the id as `x-request-id`.
+pub async fn log_request(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let request_id = Uuid::new_v4();
+    let mut response = next.run(request).await;
+    tracing::info!(
+        target: "stages_api::http",
+        %method,
+        %path,
+        status = response.status().as_u16(),
+        latency_us = started.elapsed().as_micros() as u64,
+        %request_id,
+        "request"
+    );
+    if let Ok(value) = HeaderValue::from_str(&request_id.to_string()) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}

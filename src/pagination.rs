@@ -1,0 +1,228 @@
+//! authentik's list semantics, shared by every paged query: page number and size resolution
+//! (Django's paginator with authentik's envelope) and DRF's search terms.
+
+use sea_orm::sea_query::LikeExpr;
+
+use crate::error::ServiceError;
+
+const DEFAULT_PAGE_SIZE: u64 = 20;
+/// Also the size used when the requested one is not a positive number.
+const MAX_PAGE_SIZE: u64 = 100;
+
+/// The requested page: a 1-based number, `last`, or something that is neither.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum PageNumber {
+    Number(i64),
+    Last,
+    Invalid,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum PageSize {
+    Default,
+    Requested(i64),
+    Invalid,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PageRequest {
+    pub number: PageNumber,
+    pub size: PageSize,
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        PageRequest {
+            number: PageNumber::Number(1),
+            size: PageSize::Default,
+        }
+    }
+}
+
+/// authentik's pagination block; `0` means "none" for `next` and `previous`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pagination {
+    pub next: u64,
+    pub previous: u64,
+    pub count: u64,
+    pub current: u64,
+    pub total_pages: u64,
+    pub start_index: u64,
+    pub end_index: u64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page<T> {
+    pub pagination: Pagination,
+    pub results: Vec<T>,
+}
+
+/// Where the requested page lies in a result of known size.
+#[derive(Clone, Copy, Debug)]
+pub struct Window {
+    pub offset: u64,
+    pub limit: u64,
+    pagination: Pagination,
+}
+
+impl Window {
+    pub fn page<T>(self, results: Vec<T>) -> Page<T> {
+        Page {
+            pagination: self.pagination,
+            results,
+        }
+    }
+}
+
+impl PageRequest {
+    pub fn page_size(&self) -> u64 {
+        match self.size {
+            PageSize::Default => DEFAULT_PAGE_SIZE,
+            PageSize::Requested(n) if n > 0 => (n as u64).min(MAX_PAGE_SIZE),
+            PageSize::Requested(_) | PageSize::Invalid => MAX_PAGE_SIZE,
+        }
+    }
+
+    /// The window of a result with `count` rows, or `Invalid page.` for a number below 1, past
+    /// the end, or not a number (page 1 of an empty result is fine).
+    pub fn resolve(&self, count: u64) -> Result<Window, ServiceError> {
+        let size = self.page_size();
+        let total_pages = count.div_ceil(size).max(1);
+        let current = match self.number {
+            PageNumber::Last => total_pages,
+            PageNumber::Number(n) if n >= 1 && (n as u64) <= total_pages => n as u64,
+            PageNumber::Number(_) | PageNumber::Invalid => return Err(ServiceError::InvalidPage),
+        };
+        let offset = (current - 1) * size;
+        let (start_index, end_index) = if count == 0 {
+            (0, 0)
+        } else {
+            (offset + 1, (offset + size).min(count))
+        };
+        Ok(Window {
+            offset,
+            limit: size,
+            pagination: Pagination {
+                next: if current < total_pages {
+                    current + 1
+                } else {
+                    0
+                },
+                previous: current - 1,
+                count,
+                current,
+                total_pages,
+                start_index,
+                end_index,
+            },
+        })
+    }
+}
+
+/// DRF's search terms: split on white space and commas, NUL characters dropped, lower-cased for
+/// a case-insensitive match. Every term must match.
+pub fn search_terms(search: Option<&str>) -> Vec<String> {
+    search
+        .unwrap_or_default()
+        .replace('\0', "")
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|term| !term.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// `%term%` for LIKE, with the wildcards of the term itself escaped.
+pub fn like_pattern(term: &str) -> LikeExpr {
+    let mut escaped = String::with_capacity(term.len() + 2);
+    escaped.push('%');
+    for c in term.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped.push('%');
+    LikeExpr::new(escaped).escape('\\')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(number: PageNumber, size: PageSize, count: u64) -> Result<Pagination, ()> {
+        PageRequest { number, size }
+            .resolve(count)
+            .map(|w| w.pagination)
+            .map_err(|_| ())
+    }
+
+    #[test]
+    fn empty_result_is_one_empty_page() {
+        let p = window(PageNumber::Number(1), PageSize::Default, 0).unwrap();
+        assert_eq!(
+            (
+                p.next,
+                p.previous,
+                p.count,
+                p.current,
+                p.total_pages,
+                p.start_index,
+                p.end_index
+            ),
+            (0, 0, 0, 1, 1, 0, 0)
+        );
+        assert!(window(PageNumber::Number(2), PageSize::Default, 0).is_err());
+        assert_eq!(
+            window(PageNumber::Last, PageSize::Default, 0)
+                .unwrap()
+                .current,
+            1
+        );
+    }
+
+    #[test]
+    fn middle_and_last_pages() {
+        let p = window(PageNumber::Number(2), PageSize::Requested(2), 5).unwrap();
+        assert_eq!(
+            (
+                p.next,
+                p.previous,
+                p.total_pages,
+                p.start_index,
+                p.end_index
+            ),
+            (3, 1, 3, 3, 4)
+        );
+        let p = window(PageNumber::Last, PageSize::Requested(2), 5).unwrap();
+        assert_eq!(
+            (p.current, p.next, p.start_index, p.end_index),
+            (3, 0, 5, 5)
+        );
+        assert!(window(PageNumber::Number(4), PageSize::Requested(2), 5).is_err());
+        assert!(window(PageNumber::Number(0), PageSize::Requested(2), 5).is_err());
+        assert!(window(PageNumber::Invalid, PageSize::Requested(2), 5).is_err());
+    }
+
+    #[test]
+    fn page_size_fallbacks() {
+        let size = |s| {
+            PageRequest {
+                number: PageNumber::Number(1),
+                size: s,
+            }
+            .page_size()
+        };
+        assert_eq!(size(PageSize::Default), 20);
+        assert_eq!(size(PageSize::Requested(500)), 100);
+        assert_eq!(size(PageSize::Requested(0)), 100);
+        assert_eq!(size(PageSize::Requested(-3)), 100);
+        assert_eq!(size(PageSize::Invalid), 100);
+        assert_eq!(size(PageSize::Requested(7)), 7);
+    }
+
+    #[test]
+    fn search_splits_on_space_and_comma() {
+        assert_eq!(search_terms(Some(" Ab,c  d\0e ")), vec!["ab", "c", "de"]);
+        assert!(search_terms(None).is_empty());
+    }
+}

@@ -1,0 +1,259 @@
+//! Reading and writing captcha stages (the stage row and its captcha row).
+
+use entity::{captcha_stage, stage};
+use sea_orm::sea_query::{Expr, ExprTrait, Func};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, JoinType,
+    Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, RelationTrait, Select,
+};
+use uuid::Uuid;
+
+use super::input::{
+    DEFAULT_API_URL, DEFAULT_JS_URL, DEFAULT_SCORE_MAX_THRESHOLD, DEFAULT_SCORE_MIN_THRESHOLD,
+    StageChanges,
+};
+use crate::pagination::{like_pattern, search_terms};
+
+/// A stored captcha stage: the base stage row and its captcha row.
+#[derive(Clone, Debug)]
+pub struct StageRecord {
+    pub stage: stage::Model,
+    pub captcha: captcha_stage::Model,
+}
+
+impl StageRecord {
+    /// A new stage with authentik's defaults; the required fields come from `changes`.
+    pub fn new(changes: &StageChanges) -> Self {
+        let id = Uuid::new_v4();
+        let mut record = StageRecord {
+            stage: stage::Model {
+                stage_uuid: id,
+                name: String::new(),
+            },
+            captcha: captcha_stage::Model {
+                stage_ptr_id: id,
+                public_key: String::new(),
+                private_key: String::new(),
+                js_url: DEFAULT_JS_URL.to_string(),
+                api_url: DEFAULT_API_URL.to_string(),
+                interactive: false,
+                score_min_threshold: DEFAULT_SCORE_MIN_THRESHOLD,
+                score_max_threshold: DEFAULT_SCORE_MAX_THRESHOLD,
+                error_on_invalid_score: true,
+            },
+        };
+        record.apply(changes);
+        record
+    }
+
+    pub fn apply(&mut self, changes: &StageChanges) {
+        fn set<T: Clone>(target: &mut T, change: &Option<T>) {
+            if let Some(value) = change {
+                *target = value.clone();
+            }
+        }
+        let captcha = &mut self.captcha;
+        set(&mut self.stage.name, &changes.name);
+        set(&mut captcha.public_key, &changes.public_key);
+        set(&mut captcha.private_key, &changes.private_key);
+        set(&mut captcha.js_url, &changes.js_url);
+        set(&mut captcha.api_url, &changes.api_url);
+        set(&mut captcha.interactive, &changes.interactive);
+        set(
+            &mut captcha.score_min_threshold,
+            &changes.score_min_threshold,
+        );
+        set(
+            &mut captcha.score_max_threshold,
+            &changes.score_max_threshold,
+        );
+        set(
+            &mut captcha.error_on_invalid_score,
+            &changes.error_on_invalid_score,
+        );
+    }
+
+    pub fn id(&self) -> Uuid {
+        self.stage.stage_uuid
+    }
+}
+
+pub async fn name_taken(
+    conn: &impl ConnectionTrait,
+    name: &str,
+    own_stage: Option<Uuid>,
+) -> Result<bool, DbErr> {
+    let mut query = stage::Entity::find().filter(stage::Column::Name.eq(name));
+    if let Some(own) = own_stage {
+        query = query.filter(stage::Column::StageUuid.ne(own));
+    }
+    Ok(query.count(conn).await? > 0)
+}
+
+pub async fn insert(conn: &impl ConnectionTrait, record: &StageRecord) -> Result<(), DbErr> {
+    stage::Entity::insert(record.stage.clone().into_active_model())
+        .exec_without_returning(conn)
+        .await?;
+    captcha_stage::Entity::insert(record.captcha.clone().into_active_model())
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+/// Writes every column of both rows; the name only when it changed.
+pub async fn update(
+    conn: &impl ConnectionTrait,
+    before: &StageRecord,
+    after: &StageRecord,
+) -> Result<(), DbErr> {
+    if before.stage.name != after.stage.name {
+        stage::Entity::update_many()
+            .col_expr(stage::Column::Name, Expr::value(after.stage.name.clone()))
+            .filter(stage::Column::StageUuid.eq(after.id()))
+            .exec(conn)
+            .await?;
+    }
+    if before.captcha != after.captcha {
+        let row = after.captcha.clone().into_active_model().reset_all();
+        captcha_stage::Entity::update_many()
+            .set(row)
+            .filter(captcha_stage::Column::StagePtrId.eq(after.id()))
+            .exec(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Deletes the stage; its captcha row and bindings go with it (the flows stay).
+pub async fn delete(conn: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr> {
+    let result = stage::Entity::delete_many()
+        .filter(stage::Column::StageUuid.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected > 0)
+}
+
+fn joined() -> Select<captcha_stage::Entity> {
+    captcha_stage::Entity::find().join(JoinType::InnerJoin, captcha_stage::Relation::Stage.def())
+}
+
+fn records(rows: Vec<(captcha_stage::Model, Option<stage::Model>)>) -> Vec<StageRecord> {
+    rows.into_iter()
+        .filter_map(|(captcha, stage)| {
+            Some(StageRecord {
+                stage: stage?,
+                captcha,
+            })
+        })
+        .collect()
+}
+
+pub async fn load(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<StageRecord>, DbErr> {
+    Ok(load_many(conn, &[id]).await?.pop())
+}
+
+pub async fn load_many(
+    conn: &impl ConnectionTrait,
+    ids: &[Uuid],
+) -> Result<Vec<StageRecord>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = joined()
+        .filter(captcha_stage::Column::StagePtrId.is_in(ids.iter().copied()))
+        .select_also(stage::Entity)
+        .all(conn)
+        .await?;
+    Ok(records(rows))
+}
+
+/// The filters of the list endpoint.
+#[derive(Clone, Debug, Default)]
+pub struct StageFilter {
+    pub name: Option<String>,
+    pub public_key: Option<String>,
+    pub search: Option<String>,
+    pub ordering: Option<String>,
+}
+
+/// The columns `ordering` may name; anything else is dropped.
+fn ordering_column(field: &str) -> Option<sea_orm::sea_query::SimpleExpr> {
+    let column = |c: captcha_stage::Column| Expr::col((captcha_stage::Entity, c)).into();
+    Some(match field {
+        "pk" => Expr::col((stage::Entity, stage::Column::StageUuid)).into(),
+        "name" => Expr::col((stage::Entity, stage::Column::Name)).into(),
+        "public_key" => column(captcha_stage::Column::PublicKey),
+        "js_url" => column(captcha_stage::Column::JsUrl),
+        "api_url" => column(captcha_stage::Column::ApiUrl),
+        "interactive" => column(captcha_stage::Column::Interactive),
+        "score_min_threshold" => column(captcha_stage::Column::ScoreMinThreshold),
+        "score_max_threshold" => column(captcha_stage::Column::ScoreMaxThreshold),
+        "error_on_invalid_score" => column(captcha_stage::Column::ErrorOnInvalidScore),
+        _ => return None,
+    })
+}
+
+/// DRF's ordering: a comma list of fields, `-` for descending, unknown names dropped, `name`
+/// when none remains; ties always broken by pk so that pages never overlap.
+fn ordering(param: Option<&str>) -> Vec<(sea_orm::sea_query::SimpleExpr, Order)> {
+    let mut terms: Vec<_> = param
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|term| {
+            let term = term.trim();
+            let (field, order) = match term.strip_prefix('-') {
+                Some(field) => (field, Order::Desc),
+                None => (term, Order::Asc),
+            };
+            ordering_column(field).map(|expr| (expr, order))
+        })
+        .collect();
+    if terms.is_empty() {
+        terms.push((
+            ordering_column("name").expect("name is orderable"),
+            Order::Asc,
+        ));
+    }
+    terms.push((ordering_column("pk").expect("pk is orderable"), Order::Asc));
+    terms
+}
+
+fn filtered(filter: &StageFilter) -> Select<captcha_stage::Entity> {
+    let mut query = joined();
+    if let Some(name) = filter.name.as_deref().filter(|v| !v.is_empty()) {
+        query = query.filter(stage::Column::Name.eq(name));
+    }
+    if let Some(key) = filter.public_key.as_deref().filter(|v| !v.is_empty()) {
+        query = query.filter(captcha_stage::Column::PublicKey.eq(key));
+    }
+    for term in search_terms(filter.search.as_deref()) {
+        query = query.filter(
+            Expr::expr(Func::lower(Expr::col((stage::Entity, stage::Column::Name))))
+                .like(like_pattern(&term)),
+        );
+    }
+    query
+}
+
+pub async fn count(conn: &impl ConnectionTrait, filter: &StageFilter) -> Result<u64, DbErr> {
+    filtered(filter).count(conn).await
+}
+
+pub async fn page(
+    conn: &impl ConnectionTrait,
+    filter: &StageFilter,
+    offset: u64,
+    limit: u64,
+) -> Result<Vec<StageRecord>, DbErr> {
+    let mut query = filtered(filter);
+    for (expr, order) in ordering(filter.ordering.as_deref()) {
+        query = query.order_by(expr, order);
+    }
+    let rows = query
+        .offset(offset)
+        .limit(limit)
+        .select_also(stage::Entity)
+        .all(conn)
+        .await?;
+    Ok(records(rows))
+}
