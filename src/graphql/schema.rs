@@ -47,7 +47,7 @@ fn page_request(page: Option<i32>, page_size: Option<i32>) -> PageRequest {
 
 pub struct QueryRoot;
 
-#[Object]
+#[Object(name = "Query")]
 impl QueryRoot {
     /// One captcha stage; `null` when there is none with this id.
     async fn captcha_stage(
@@ -122,7 +122,7 @@ impl QueryRoot {
 
 pub struct MutationRoot;
 
-#[Object]
+#[Object(name = "Mutation")]
 impl MutationRoot {
     /// Creates a captcha stage, and with `flowSet` new flows it is bound into (order 0).
     async fn create_captcha_stage(
