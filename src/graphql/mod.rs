@@ -20,4 +20,5 @@ pub fn router() -> Router<AppState> {
         .route("/graphql", get(playground::page).post(http::execute))
         .route("/graphql/", get(playground::page).post(http::execute))
         .route("/graphql/schema.graphql", get(http::sdl))
+        .route("/graphql/assets/{file}", get(playground::asset))
 }
