@@ -1,0 +1,114 @@
+"""Helpers shared by the suite: where the binary is, the server handle, and a client factory
+for authentik's generated Python client (authentik-client 2025.10.4, used unchanged)."""
+
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from authentik_client import ApiClient, Configuration, StagesApi
+from authentik_client.exceptions import ApiException
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+BINARY = Path(os.environ.get("STAGES_API_BIN", REPO_ROOT / "target" / "debug" / "stages-api"))
+
+VIEW = "authentik_stages_captcha.view_captchastage"
+ADD = "authentik_stages_captcha.add_captchastage"
+CHANGE = "authentik_stages_captcha.change_captchastage"
+DELETE = "authentik_stages_captcha.delete_captchastage"
+ALL_PERMISSIONS = (VIEW, ADD, CHANGE, DELETE)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    port: int
+    base_url: str
+    database_url: str
+    database_file: Path
+    token: str
+
+    @property
+    def api_base(self) -> str:
+        return f"{self.base_url}/api/v3"
+
+    def create_token(self, *permissions: str) -> str:
+        """`stages-api token create` against the server's database; prints the token alone."""
+        args = [str(BINARY), "token", "create", "--name", f"pytest-{uuid.uuid4().hex[:8]}"]
+        for permission in permissions:
+            args += ["--permission", permission]
+        out = subprocess.run(
+            args,
+            env={**os.environ, "DATABASE_URL": self.database_url},
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        token = out.stdout.strip()
+        assert token and "\n" not in token
+        return token
+
+    def stored_private_key(self, stage_name: str) -> str:
+        """The private key as stored: no API returns it, so the database is the only witness."""
+        with sqlite3.connect(f"file:{self.database_file}?mode=ro", uri=True) as db:
+            row = db.execute(
+                "SELECT c.private_key FROM captcha_stage c "
+                "JOIN stage s ON s.stage_uuid = c.stage_ptr_id WHERE s.name = ?",
+                (stage_name,),
+            ).fetchone()
+        assert row is not None, f"no stored captcha stage named {stage_name!r}"
+        return row[0]
+
+
+def make_api(server: Server, token: str | None) -> StagesApi:
+    """A StagesApi configured the way authentik's docs show; token None sends no header."""
+    config = Configuration(host=server.api_base, access_token=token)
+    return StagesApi(ApiClient(config))
+
+
+
+def error_body(exc: ApiException):
+    return json.loads(exc.body)
+
+
+DEFAULT_JS_URL = "https://www.recaptcha.net/recaptcha/api.js"
+DEFAULT_API_URL = "https://www.recaptcha.net/recaptcha/api/siteverify"
+DEFAULT_BACKGROUND = "/static/dist/assets/images/flow_background.jpg"
+
+STAGE_KEYS = [
+    "pk", "name", "component", "verbose_name", "verbose_name_plural", "meta_model_name",
+    "flow_set", "public_key", "js_url", "api_url", "interactive", "score_min_threshold",
+    "score_max_threshold", "error_on_invalid_score",
+]
+FLOW_SET_KEYS = [
+    "pk", "policybindingmodel_ptr_id", "name", "slug", "title", "designation", "background",
+    "policy_engine_mode", "compatibility_mode", "export_url", "layout", "denied_action",
+]
+
+
+def new_stage(api: StagesApi, name: str, **fields):
+    """POST a captcha stage through the generated client and return the parsed CaptchaStage."""
+    from authentik_client import CaptchaStageRequest
+
+    fields.setdefault("public_key", f"pub-{name}")
+    fields.setdefault("private_key", f"priv-{uuid.uuid4().hex}")
+    return api.stages_captcha_create(CaptchaStageRequest(name=name, **fields))
+
+
+def flow(slug: str, **fields):
+    """A FlowSetRequest with the required fields derived from the slug."""
+    from authentik_client import FlowSetRequest
+
+    fields.setdefault("name", f"Flow {slug}")
+    fields.setdefault("title", f"Title {slug}")
+    fields.setdefault("designation", "authentication")
+    return FlowSetRequest(slug=slug, **fields)
