@@ -291,4 +291,11 @@ describe('captcha stages through @goauthentik/api', () => {
     assert.equal(res.status, 404);
     assert.deepEqual(res.body, { detail: 'No CaptchaStage matches the given query.' });
   });
+
+  test('404: a path segment that is not a UUID', async () => {
+    // The Python client refuses such an id itself; this client sends it.
+    const res = await failure(api.stagesCaptchaRetrieve({ stageUuid: 'not-a-uuid' }));
+    assert.equal(res.status, 404);
+    assert.deepEqual(res.body, { detail: 'Not found.' });
+  });
 });
