@@ -59,7 +59,7 @@ enum Command {
     Serve(ServeArgs),
     /// Apply pending migrations and exit.
     Migrate,
-    /// Write schema.graphql into the current directory; needs no database.
+    /// Write schema.graphql and openapi.json into the current directory; needs no database.
     ExportSchema,
     /// Manage API tokens.
     #[command(subcommand)]
@@ -121,6 +121,7 @@ pub async fn run(cli: Cli) -> CliResult {
 
 fn export_schema() -> CliResult {
     std::fs::write("schema.graphql", crate::graphql::build_schema().sdl())?;
+    std::fs::write("openapi.json", crate::rest::openapi::openapi_json())?;
     Ok(())
 }
 

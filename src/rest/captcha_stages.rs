@@ -10,6 +10,10 @@ use uuid::Uuid;
 
 use super::Authenticated;
 use super::decode::{self, python_int};
+use super::openapi::{
+    CaptchaStageListQuery, CaptchaStageRequest, GenericErrorResponse, PaginatedCaptchaStageList,
+    PatchedCaptchaStageRequest, ValidationErrorResponse,
+};
 use super::wire::{CaptchaStageOut, PaginatedOut, UsedByOut};
 use crate::app::AppState;
 use crate::error::{NO_CAPTCHA_STAGE, NOT_FOUND, ServiceError};
@@ -53,6 +57,22 @@ fn list_params(query: Option<String>) -> (StageFilter, PageRequest) {
     (filter, request)
 }
 
+/// List captcha stages, filtered, ordered and paginated.
+#[utoipa::path(
+    get,
+    path = "/stages/captcha/",
+    operation_id = "stages_captcha_list",
+    description = "CaptchaStage Viewset",
+    tag = "stages",
+    params(CaptchaStageListQuery),
+    security(("authentik" = [])),
+    responses(
+        (status = 200, description = "", body = PaginatedCaptchaStageList),
+        (status = 400, response = ValidationErrorResponse),
+        (status = 403, response = GenericErrorResponse),
+        (status = 404, response = GenericErrorResponse),
+    )
+)]
 pub async fn list_captcha_stages(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
@@ -63,6 +83,23 @@ pub async fn list_captcha_stages(
     Ok(Json(page.into()))
 }
 
+/// Create a captcha stage, and the flows of its `flow_set`.
+#[utoipa::path(
+    post,
+    path = "/stages/captcha/",
+    operation_id = "stages_captcha_create",
+    description = "CaptchaStage Viewset",
+    tag = "stages",
+    request_body(content = CaptchaStageRequest, content_type = "application/json"),
+    security(("authentik" = [])),
+    responses(
+        (status = 201, description = "", body = CaptchaStageOut),
+        (status = 400, response = ValidationErrorResponse),
+        (status = 403, response = GenericErrorResponse),
+        (status = 413, response = GenericErrorResponse),
+        (status = 415, response = GenericErrorResponse),
+    )
+)]
 pub async fn create_captcha_stage(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
@@ -74,6 +111,22 @@ pub async fn create_captcha_stage(
     Ok((StatusCode::CREATED, Json(stage.into())))
 }
 
+/// Retrieve a captcha stage.
+#[utoipa::path(
+    get,
+    path = "/stages/captcha/{stage_uuid}/",
+    operation_id = "stages_captcha_retrieve",
+    description = "CaptchaStage Viewset",
+    tag = "stages",
+    params(("stage_uuid" = Uuid, Path, description = "A UUID string identifying this Captcha Stage.")),
+    security(("authentik" = [])),
+    responses(
+        (status = 200, description = "", body = CaptchaStageOut),
+        (status = 400, response = ValidationErrorResponse),
+        (status = 403, response = GenericErrorResponse),
+        (status = 404, response = GenericErrorResponse),
+    )
+)]
 pub async fn retrieve_captcha_stage(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
@@ -99,7 +152,25 @@ async fn write_captcha_stage(
     Ok(Json(stage.into()))
 }
 
-/// PUT: the required fields again; optional ones left out keep their values.
+/// Replace a captcha stage; optional keys left out keep their stored values.
+#[utoipa::path(
+    put,
+    path = "/stages/captcha/{stage_uuid}/",
+    operation_id = "stages_captcha_update",
+    description = "CaptchaStage Viewset",
+    tag = "stages",
+    params(("stage_uuid" = Uuid, Path, description = "A UUID string identifying this Captcha Stage.")),
+    request_body(content = CaptchaStageRequest, content_type = "application/json"),
+    security(("authentik" = [])),
+    responses(
+        (status = 200, description = "", body = CaptchaStageOut),
+        (status = 400, response = ValidationErrorResponse),
+        (status = 403, response = GenericErrorResponse),
+        (status = 404, response = GenericErrorResponse),
+        (status = 413, response = GenericErrorResponse),
+        (status = 415, response = GenericErrorResponse),
+    )
+)]
 pub async fn replace_captcha_stage(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
@@ -110,7 +181,25 @@ pub async fn replace_captcha_stage(
     write_captcha_stage(state, principal, path, headers, body, WriteMode::Replace).await
 }
 
-/// PATCH: only the keys given.
+/// Update a captcha stage: PATCH changes only the keys given.
+#[utoipa::path(
+    patch,
+    path = "/stages/captcha/{stage_uuid}/",
+    operation_id = "stages_captcha_partial_update",
+    description = "CaptchaStage Viewset",
+    tag = "stages",
+    params(("stage_uuid" = Uuid, Path, description = "A UUID string identifying this Captcha Stage.")),
+    request_body(content = PatchedCaptchaStageRequest, content_type = "application/json"),
+    security(("authentik" = [])),
+    responses(
+        (status = 200, description = "", body = CaptchaStageOut),
+        (status = 400, response = ValidationErrorResponse),
+        (status = 403, response = GenericErrorResponse),
+        (status = 404, response = GenericErrorResponse),
+        (status = 413, response = GenericErrorResponse),
+        (status = 415, response = GenericErrorResponse),
+    )
+)]
 pub async fn update_captcha_stage(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
@@ -121,6 +210,22 @@ pub async fn update_captcha_stage(
     write_captcha_stage(state, principal, path, headers, body, WriteMode::Patch).await
 }
 
+/// Delete a captcha stage and its bindings (never its flows).
+#[utoipa::path(
+    delete,
+    path = "/stages/captcha/{stage_uuid}/",
+    operation_id = "stages_captcha_destroy",
+    description = "CaptchaStage Viewset",
+    tag = "stages",
+    params(("stage_uuid" = Uuid, Path, description = "A UUID string identifying this Captcha Stage.")),
+    security(("authentik" = [])),
+    responses(
+        (status = 204, description = "No response body"),
+        (status = 400, response = ValidationErrorResponse),
+        (status = 403, response = GenericErrorResponse),
+        (status = 404, response = GenericErrorResponse),
+    )
+)]
 pub async fn delete_captcha_stage(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
@@ -130,6 +235,22 @@ pub async fn delete_captcha_stage(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// What deleting the stage would affect: its flows and bindings.
+#[utoipa::path(
+    get,
+    path = "/stages/captcha/{stage_uuid}/used_by/",
+    operation_id = "stages_captcha_used_by_list",
+    description = "Get a list of all objects that use this object",
+    tag = "stages",
+    params(("stage_uuid" = Uuid, Path, description = "A UUID string identifying this Captcha Stage.")),
+    security(("authentik" = [])),
+    responses(
+        (status = 200, description = "", body = Vec<UsedByOut>),
+        (status = 400, response = ValidationErrorResponse),
+        (status = 403, response = GenericErrorResponse),
+        (status = 404, response = GenericErrorResponse),
+    )
+)]
 pub async fn captcha_stage_used_by(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,

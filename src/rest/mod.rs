@@ -4,6 +4,7 @@
 mod captcha_stages;
 pub mod decode;
 pub mod error;
+pub mod openapi;
 pub mod wire;
 
 use axum::Router;
@@ -53,7 +54,13 @@ fn route(
 
 pub fn router() -> Router<AppState> {
     use captcha_stages::*;
-    let router = Router::new();
+    // The OpenAPI document; no token needed.
+    let router = route(
+        Router::new(),
+        "/api/v3/schema/",
+        get(openapi::serve_openapi),
+        "GET, HEAD",
+    );
     let router = route(
         router,
         "/api/v3/stages/captcha/",
