@@ -71,7 +71,10 @@ mod tests {
     fn page_links_only_served_assets() {
         let page = include_str!("playground.html");
         for (name, _, body) in ASSETS {
-            assert!(page.contains(&format!("\"/graphql/assets/{name}\"")), "{name}");
+            assert!(
+                page.contains(&format!("\"/graphql/assets/{name}\"")),
+                "{name}"
+            );
             assert!(!body.is_empty());
         }
         let linked = page.matches("/graphql/assets/").count();
