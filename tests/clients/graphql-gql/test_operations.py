@@ -4,7 +4,17 @@ that the schema no longer supports fails here, by name, before any request."""
 import urllib.request
 
 import pytest
-from graphql import GraphQLSchema, build_schema, parse, validate
+from gql import Client
+from gql.transport.exceptions import TransportQueryError
+from gql.transport.requests import RequestsHTTPTransport
+from graphql import (
+    GraphQLSchema,
+    build_schema,
+    lexicographic_sort_schema,
+    parse,
+    print_schema,
+    validate,
+)
 
 from conftest import OPERATIONS, SCHEMA_FILE, operation_files
 
@@ -48,3 +58,27 @@ def test_served_sdl_is_the_checked_in_schema(service):
         assert response.status == 200
         served = response.read().decode()
     assert served == SCHEMA_FILE.read_text()
+
+
+def test_introspection_matches_checked_in_schema(service):
+    """gql's own introspection query (an authenticated caller) passes the depth and complexity
+    caps and describes the checked-in schema."""
+    transport = RequestsHTTPTransport(
+        url=f"{service.base_url}/graphql",
+        headers={"Authorization": f"Bearer {service.token}"},
+        timeout=30,
+    )
+    with Client(transport=transport, fetch_schema_from_transport=True) as session:
+        introspected = session.client.schema
+    checked_in = build_schema(SCHEMA_FILE.read_text())
+    assert print_schema(lexicographic_sort_schema(introspected)) == print_schema(
+        lexicographic_sort_schema(checked_in)
+    )
+
+
+def test_introspection_needs_a_token(service):
+    transport = RequestsHTTPTransport(url=f"{service.base_url}/graphql", timeout=30)
+    with pytest.raises(TransportQueryError) as info:
+        with Client(transport=transport, fetch_schema_from_transport=True):
+            pass
+    assert [e["extensions"]["code"] for e in info.value.errors] == ["UNAUTHENTICATED"]
