@@ -1,0 +1,730 @@
+//! The load driver of the benchmark: a fixed number of keep-alive HTTP/1.1 connections to a
+//! server on this machine, each sending its next request as soon as the previous answer is
+//! read, every write with a name and slugs of its own. Runs are bounded in time.
+//!
+//! ```text
+//! loadgen run --url http://127.0.0.1:PORT --scenario S --connections N --seconds D [--warmup W]
+//!     prints one tab-separated line: req/s, p50 ms, p99 ms, requests, errors
+//! loadgen seed --url URL --count N          N stages with 2 flows each, through REST
+//! loadgen compare --url A --url B           same JSON shapes (keys, in order) from both servers
+//! loadgen report FILE                       the markdown table and targets of a results file
+//! ```
+//!
+//! The Bearer token comes from the environment (`BENCH_TOKEN`) and is never printed.
+//! Scenarios: create-min, create-flows, gql-create, list, gql-list, retrieve.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Method, Request, StatusCode, header};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::net::TcpStream;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+const STAGES_PATH: &str = "/api/v3/stages/captcha/";
+const FLOW_FIELDS: &str = "id policybindingmodelPtrId name slug title designation background \
+     policyEngineMode compatibilityMode exportUrl layout deniedAction";
+
+fn stage_fields() -> String {
+    format!(
+        "id name component verboseName verboseNamePlural metaModelName flowSet {{ {FLOW_FIELDS} }} \
+         publicKey jsUrl apiUrl interactive scoreMinThreshold scoreMaxThreshold errorOnInvalidScore"
+    )
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scenario {
+    CreateMin,
+    CreateFlows,
+    GqlCreate,
+    List,
+    GqlList,
+    Retrieve,
+}
+
+impl Scenario {
+    fn parse(name: &str) -> Result<Scenario, Error> {
+        Ok(match name {
+            "create-min" => Scenario::CreateMin,
+            "create-flows" => Scenario::CreateFlows,
+            "gql-create" => Scenario::GqlCreate,
+            "list" => Scenario::List,
+            "gql-list" => Scenario::GqlList,
+            "retrieve" => Scenario::Retrieve,
+            other => return Err(format!("unknown scenario {other:?}").into()),
+        })
+    }
+
+    fn expected(self) -> StatusCode {
+        match self {
+            Scenario::CreateMin | Scenario::CreateFlows => StatusCode::CREATED,
+            _ => StatusCode::OK,
+        }
+    }
+
+    fn graphql(self) -> bool {
+        matches!(self, Scenario::GqlCreate | Scenario::GqlList)
+    }
+}
+
+/// Where the server listens. Only loopback addresses are accepted.
+#[derive(Clone, Debug)]
+struct Target {
+    addr: String,
+}
+
+impl Target {
+    fn parse(url: &str) -> Result<Target, Error> {
+        let rest = url
+            .strip_prefix("http://")
+            .ok_or("the URL must start with http://")?;
+        let addr = rest.trim_end_matches('/');
+        let (host, port) = addr.rsplit_once(':').ok_or("the URL needs a port")?;
+        let loopback = host == "localhost" || host.starts_with("127.");
+        if !loopback || port.parse::<u16>().is_err() {
+            return Err(format!("only 127.0.0.1 targets are allowed, not {addr:?}").into());
+        }
+        Ok(Target {
+            addr: addr.to_string(),
+        })
+    }
+}
+
+/// One keep-alive connection.
+struct Client {
+    target: Target,
+    token: Arc<str>,
+    sender: Option<SendRequest<Full<Bytes>>>,
+}
+
+impl Client {
+    fn new(target: Target, token: Arc<str>) -> Client {
+        Client {
+            target,
+            token,
+            sender: None,
+        }
+    }
+
+    async fn connect(&mut self) -> Result<&mut SendRequest<Full<Bytes>>, Error> {
+        if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
+            let stream = TcpStream::connect(&self.target.addr).await?;
+            stream.set_nodelay(true)?;
+            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            tokio::spawn(conn);
+            self.sender = Some(sender);
+        }
+        Ok(self.sender.as_mut().expect("connected"))
+    }
+
+    async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<String>,
+    ) -> Result<(StatusCode, Bytes), Error> {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, self.target.addr.as_str())
+            .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))?;
+        let sender = self.connect().await?;
+        sender.ready().await?;
+        let result = async {
+            let response = sender.send_request(request).await?;
+            let status = response.status();
+            let bytes = response.into_body().collect().await?.to_bytes();
+            Ok::<_, Error>((status, bytes))
+        }
+        .await;
+        if result.is_err() {
+            self.sender = None;
+        }
+        result
+    }
+}
+
+fn token() -> Result<Arc<str>, Error> {
+    Ok(std::env::var("BENCH_TOKEN")
+        .map_err(|_| "set BENCH_TOKEN to the Bearer token")?
+        .into())
+}
+
+/// A short id of this run, so that names and slugs never repeat across runs on one database.
+fn nonce() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{:08x}", (nanos as u64 ^ u64::from(std::process::id()).rotate_left(32)) as u32)
+}
+
+fn flow_items(slug_base: &str, graphql: bool) -> String {
+    let designations = if graphql {
+        ["AUTHENTICATION", "AUTHORIZATION"]
+    } else {
+        ["authentication", "authorization"]
+    };
+    let items: Vec<String> = ["a", "b"]
+        .iter()
+        .zip(designations)
+        .map(|(suffix, designation)| {
+            format!(
+                r#"{{"name":"Bench flow {suffix}","slug":"{slug_base}-{suffix}","title":"Bench flow {suffix}","designation":"{designation}"}}"#
+            )
+        })
+        .collect();
+    format!("[{}]", items.join(","))
+}
+
+/// The request of a scenario; `unique` makes names and slugs distinct per request.
+fn request_for(scenario: Scenario, unique: &str, ids: &[String], seq: u64) -> (Method, String, Option<String>) {
+    let post = Method::POST;
+    match scenario {
+        Scenario::CreateMin => (
+            post,
+            STAGES_PATH.into(),
+            Some(format!(
+                r#"{{"name":"bench-{unique}","public_key":"bench-public","private_key":"bench-private"}}"#
+            )),
+        ),
+        Scenario::CreateFlows => (
+            post,
+            STAGES_PATH.into(),
+            Some(format!(
+                r#"{{"name":"bench-{unique}","public_key":"bench-public","private_key":"bench-private","flow_set":{}}}"#,
+                flow_items(&format!("b{unique}"), false)
+            )),
+        ),
+        Scenario::GqlCreate => {
+            let query = format!(
+                "mutation Create($input: CreateCaptchaStageInput!) {{ createCaptchaStage(input: $input) {{ {} }} }}",
+                stage_fields()
+            );
+            let variables = format!(
+                r#"{{"input":{{"name":"bench-{unique}","publicKey":"bench-public","privateKey":"bench-private","flowSet":{}}}}}"#,
+                flow_items(&format!("b{unique}"), true)
+            );
+            let body = format!(
+                r#"{{"query":{},"variables":{variables}}}"#,
+                serde_json::to_string(&query).expect("a string")
+            );
+            (post, "/graphql".into(), Some(body))
+        }
+        Scenario::List => (Method::GET, format!("{STAGES_PATH}?page_size=100"), None),
+        Scenario::GqlList => {
+            let query = format!(
+                "query {{ captchaStages(pageSize: 100) {{ pagination {{ next previous count current totalPages startIndex endIndex }} results {{ {} }} }} }}",
+                stage_fields()
+            );
+            let body = serde_json::json!({ "query": query }).to_string();
+            (post, "/graphql".into(), Some(body))
+        }
+        Scenario::Retrieve => {
+            let id = &ids[(seq as usize) % ids.len()];
+            (Method::GET, format!("{STAGES_PATH}{id}/"), None)
+        }
+    }
+}
+
+/// Whether a response is the success the scenario expects (GraphQL answers 200 with `errors`).
+fn succeeded(scenario: Scenario, status: StatusCode, body: &[u8]) -> bool {
+    if status != scenario.expected() {
+        return false;
+    }
+    if scenario.graphql() {
+        let head = &body[..body.len().min(16)];
+        return head.starts_with(b"{\"data\":{") && !contains(body, b"\"errors\":");
+    }
+    true
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The ids of up to `max` stages, through the REST list.
+async fn stage_ids(target: &Target, token: Arc<str>, max: usize) -> Result<Vec<String>, Error> {
+    let mut client = Client::new(target.clone(), token);
+    let mut ids = Vec::new();
+    let mut page = 1;
+    while ids.len() < max {
+        let path = format!("{STAGES_PATH}?page_size=100&page={page}");
+        let (status, body) = client.send(Method::GET, &path, None).await?;
+        if status != StatusCode::OK {
+            return Err(format!("listing stages answered {status}").into());
+        }
+        let value: Value = serde_json::from_slice(&body)?;
+        for stage in value["results"].as_array().into_iter().flatten() {
+            ids.push(stage["pk"].as_str().ok_or("a stage without pk")?.to_string());
+        }
+        if value["pagination"]["next"].as_u64().unwrap_or(0) == 0 {
+            break;
+        }
+        page += 1;
+    }
+    ids.truncate(max);
+    Ok(ids)
+}
+
+#[derive(Default)]
+struct WorkerResult {
+    latencies_us: Vec<u32>,
+    errors: u64,
+}
+
+async fn run(args: &Args) -> Result<(), Error> {
+    let target = Target::parse(args.one("url")?)?;
+    let scenario = Scenario::parse(args.one("scenario")?)?;
+    let connections: usize = args.one("connections")?.parse()?;
+    let seconds: f64 = args.one("seconds")?.parse()?;
+    let warmup: f64 = args.get("warmup").map_or(Ok(1.0), str::parse)?;
+    let token = token()?;
+    let ids: Arc<Vec<String>> = Arc::new(if scenario == Scenario::Retrieve {
+        let ids = stage_ids(&target, token.clone(), 300).await?;
+        if ids.is_empty() {
+            return Err("retrieve needs stored stages: seed first".into());
+        }
+        ids
+    } else {
+        Vec::new()
+    });
+    let run_id = nonce();
+    let start = Instant::now() + Duration::from_millis(50);
+    let measure_from = start + Duration::from_secs_f64(warmup);
+    let deadline = measure_from + Duration::from_secs_f64(seconds);
+    let first_error = Arc::new(std::sync::Mutex::new(None::<String>));
+    let seq_all = Arc::new(AtomicU64::new(0));
+    let mut workers = Vec::new();
+    for worker in 0..connections {
+        let mut client = Client::new(target.clone(), token.clone());
+        let ids = ids.clone();
+        let run_id = run_id.clone();
+        let first_error = first_error.clone();
+        let seq_all = seq_all.clone();
+        workers.push(tokio::spawn(async move {
+            let mut result = WorkerResult::default();
+            tokio::time::sleep_until(start.into()).await;
+            let mut seq: u64 = 0;
+            loop {
+                let began = Instant::now();
+                if began >= deadline {
+                    break;
+                }
+                seq += 1;
+                let unique = format!("{run_id}-{worker}-{seq}");
+                let global = seq_all.fetch_add(1, Ordering::Relaxed);
+                let (method, path, body) = request_for(scenario, &unique, &ids, global);
+                let outcome = client.send(method, &path, body).await;
+                let ended = Instant::now();
+                let ok = match &outcome {
+                    Ok((status, body)) => succeeded(scenario, *status, body),
+                    Err(_) => false,
+                };
+                if !ok {
+                    let mut first = first_error.lock().expect("not poisoned");
+                    if first.is_none() {
+                        *first = Some(match &outcome {
+                            Ok((status, body)) => format!(
+                                "{status}: {}",
+                                String::from_utf8_lossy(&body[..body.len().min(300)])
+                            ),
+                            Err(err) => format!("transport: {err}"),
+                        });
+                    }
+                }
+                // Only requests that both start and end inside the measured window count.
+                if began >= measure_from && ended <= deadline {
+                    if ok {
+                        let micros = ended.duration_since(began).as_micros();
+                        result.latencies_us.push(micros.min(u32::MAX as u128) as u32);
+                    } else {
+                        result.errors += 1;
+                    }
+                }
+                if outcome.is_err() {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+            result
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for worker in workers {
+        let result = worker.await?;
+        latencies.extend(result.latencies_us);
+        errors += result.errors;
+    }
+    latencies.sort_unstable();
+    let quantile = |q: f64| -> f64 {
+        if latencies.is_empty() {
+            return f64::NAN;
+        }
+        let rank = ((latencies.len() as f64) * q).ceil().max(1.0) as usize - 1;
+        f64::from(latencies[rank.min(latencies.len() - 1)]) / 1000.0
+    };
+    let requests = latencies.len() as u64 + errors;
+    let rps = latencies.len() as f64 / seconds;
+    if let Some(error) = first_error.lock().expect("not poisoned").as_ref() {
+        eprintln!("loadgen: first failed request: {error}");
+    }
+    println!(
+        "{rps:.1}\t{:.2}\t{:.2}\t{requests}\t{errors}",
+        quantile(0.50),
+        quantile(0.99)
+    );
+    Ok(())
+}
+
+async fn seed(args: &Args) -> Result<(), Error> {
+    let target = Target::parse(args.one("url")?)?;
+    let count: u64 = args.one("count")?.parse()?;
+    let token = token()?;
+    let run_id = nonce();
+    let next = Arc::new(AtomicU64::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..4 {
+        let mut client = Client::new(target.clone(), token.clone());
+        let next = next.clone();
+        let run_id = run_id.clone();
+        workers.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= count {
+                    return Ok::<_, Error>(());
+                }
+                let unique = format!("seed{run_id}-{i:04}");
+                let (method, path, body) = request_for(Scenario::CreateFlows, &unique, &[], i);
+                let (status, body) = client.send(method, &path, body).await?;
+                if status != StatusCode::CREATED {
+                    let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+                    return Err(format!("seeding answered {status}: {text}").into());
+                }
+            }
+        }));
+    }
+    for worker in workers {
+        worker.await??;
+    }
+    Ok(())
+}
+
+/// The keys of every object, in order, with the shapes of their values; an array is described
+/// by its first item.
+fn shape(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Array(
+            map.iter()
+                .map(|(k, v)| serde_json::json!([k, shape(v)]))
+                .collect(),
+        ),
+        Value::Array(items) => serde_json::json!(["array", items.first().map(shape)]),
+        Value::String(_) => "string".into(),
+        Value::Number(_) => "number".into(),
+        Value::Bool(_) => "bool".into(),
+        Value::Null => "null".into(),
+    }
+}
+
+/// Checks that the baseline answers what the service answers, key for key, for a create with
+/// flows, a list page and a retrieve.
+async fn compare(args: &Args) -> Result<(), Error> {
+    let urls = args.all("url");
+    if urls.len() != 2 {
+        return Err("compare needs --url SERVICE --url BASELINE".into());
+    }
+    let token = token()?;
+    let mut shapes = Vec::new();
+    for url in urls {
+        let target = Target::parse(url)?;
+        let mut client = Client::new(target.clone(), token.clone());
+        let unique = format!("cmp{}", nonce());
+        let (method, path, body) = request_for(Scenario::CreateFlows, &unique, &[], 0);
+        let (status, created) = client.send(method, &path, body).await?;
+        if status != StatusCode::CREATED {
+            return Err(format!("{url}: create answered {status}").into());
+        }
+        let created: Value = serde_json::from_slice(&created)?;
+        let id = created["pk"].as_str().ok_or("no pk")?.to_string();
+        let (status, one) = client
+            .send(Method::GET, &format!("{STAGES_PATH}{id}/"), None)
+            .await?;
+        if status != StatusCode::OK {
+            return Err(format!("{url}: retrieve answered {status}").into());
+        }
+        let one: Value = serde_json::from_slice(&one)?;
+        if one != created {
+            return Err(format!("{url}: retrieve differs from the created stage").into());
+        }
+        let (status, page) = client
+            .send(Method::GET, &format!("{STAGES_PATH}?page_size=100"), None)
+            .await?;
+        if status != StatusCode::OK {
+            return Err(format!("{url}: list answered {status}").into());
+        }
+        let page: Value = serde_json::from_slice(&page)?;
+        let results = page["results"].as_array().map_or(0, Vec::len);
+        shapes.push((shape(&created), shape(&page), results));
+    }
+    if shapes[0] != shapes[1] {
+        return Err(format!(
+            "the servers' JSON differs:\nservice:  {:?}\nbaseline: {:?}",
+            shapes[0], shapes[1]
+        )
+        .into());
+    }
+    println!(
+        "same JSON shapes from both servers (create, retrieve, list of {} stages)",
+        shapes[0].2
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The report.
+
+struct Row {
+    backend: String,
+    scenario: String,
+    connections: u32,
+    server: String,
+    rps: f64,
+    p50: f64,
+    p99: f64,
+    errors: u64,
+    rss_kb: u64,
+}
+
+fn read_rows(path: &str) -> Result<Vec<Row>, Error> {
+    let text = std::fs::read_to_string(path)?;
+    let mut rows = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
+        let f: Vec<&str> = line.split('\t').collect();
+        if f.len() < 10 {
+            return Err(format!("short line in {path}: {line:?}").into());
+        }
+        rows.push(Row {
+            backend: f[0].into(),
+            scenario: f[1].into(),
+            connections: f[2].parse()?,
+            server: f[3].into(),
+            rps: f[4].parse()?,
+            p50: f[5].parse()?,
+            p99: f[6].parse()?,
+            errors: f[8].parse()?,
+            rss_kb: f[9].parse()?,
+        });
+    }
+    Ok(rows)
+}
+
+/// The baseline scenario a service scenario is measured against, and the service's REST
+/// scenario a GraphQL one is compared with.
+fn counterpart(scenario: &str) -> (&str, Option<&str>) {
+    match scenario {
+        "gql-create" => ("create-flows", Some("create-flows")),
+        "gql-list" => ("list", Some("list")),
+        other => (other, None),
+    }
+}
+
+fn describe(scenario: &str) -> &str {
+    match scenario {
+        "create-min" => "REST create (minimal body)",
+        "create-flows" => "REST create, 2 flows",
+        "gql-create" => "GraphQL createCaptchaStage, 2 flows",
+        "list" => "REST list, page of 100 with flows",
+        "gql-list" => "GraphQL captchaStages(pageSize: 100) with flowSet",
+        "retrieve" => "REST retrieve",
+        other => other,
+    }
+}
+
+fn report(args: &Args) -> Result<(), Error> {
+    let path = args
+        .positional
+        .first()
+        .ok_or("report needs the results file")?;
+    let rows = read_rows(path)?;
+    let find = |backend: &str, scenario: &str, conns: u32, server: &str| {
+        rows.iter().find(|r| {
+            r.backend == backend && r.scenario == scenario && r.connections == conns && r.server == server
+        })
+    };
+    println!(
+        "| backend | scenario | conns | server | req/s | p50 ms | p99 ms | errors | peak RSS MB | req/s ÷ baseline | p99 ÷ baseline p99 | GraphQL ÷ REST req/s |"
+    );
+    println!("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut checks: BTreeMap<String, Vec<(String, bool)>> = BTreeMap::new();
+    let mut check = |target: &str, what: String, ok: bool| {
+        checks.entry(target.to_string()).or_default().push((what, ok));
+    };
+    for row in &rows {
+        let (base_scenario, rest_scenario) = counterpart(&row.scenario);
+        let base = find(&row.backend, base_scenario, row.connections, "baseline");
+        let (mut ratio, mut p99_ratio, mut gql_ratio) = ("".to_string(), "".to_string(), "".to_string());
+        let label = format!("{} {} @{}", row.backend, row.scenario, row.connections);
+        if row.server == "service" {
+            if let Some(base) = base {
+                let r = row.rps / base.rps;
+                let p = row.p99 / base.p99;
+                ratio = format!("{r:.2}");
+                p99_ratio = format!("{p:.2}");
+                if row.connections == 64 {
+                    check(
+                        "p99 at 64 connections ≤ 1.5× baseline p99",
+                        format!("{label}: {p:.2}× ({:.1} vs {:.1} ms)", row.p99, base.p99),
+                        p <= 1.5,
+                    );
+                    match row.scenario.as_str() {
+                        "create-min" | "create-flows" => check(
+                            "REST create ≥ 0.8× baseline at 64 connections",
+                            format!("{label}: {r:.2}×"),
+                            r >= 0.8,
+                        ),
+                        "list" | "gql-list" => check(
+                            "list page of 100 ≥ 0.7× baseline (REST and GraphQL), 64 connections",
+                            format!("{label}: {r:.2}×"),
+                            r >= 0.7,
+                        ),
+                        _ => {}
+                    }
+                }
+            }
+            if let Some(rest) = rest_scenario.and_then(|s| find(&row.backend, s, row.connections, "service")) {
+                let g = row.rps / rest.rps;
+                gql_ratio = format!("{g:.2}");
+                if row.scenario == "gql-create" {
+                    check(
+                        "GraphQL create ≥ 0.9× REST create (with flows)",
+                        format!("{label}: {g:.2}×"),
+                        g >= 0.9,
+                    );
+                }
+            }
+            let mb = row.rss_kb as f64 / 1024.0;
+            check(
+                "service peak RSS ≤ 50 MB",
+                format!("{label}: {mb:.1} MB"),
+                mb <= 50.0,
+            );
+        }
+        check(
+            "0 errors",
+            format!("{label} {}: {} errors", row.server, row.errors),
+            row.errors == 0,
+        );
+        println!(
+            "| {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {} | {:.1} | {} | {} | {} |",
+            row.backend,
+            describe(&row.scenario),
+            row.connections,
+            row.server,
+            row.rps,
+            row.p50,
+            row.p99,
+            row.errors,
+            row.rss_kb as f64 / 1024.0,
+            ratio,
+            p99_ratio,
+            gql_ratio
+        );
+    }
+    println!();
+    println!("Targets:");
+    println!();
+    for (target, results) in &checks {
+        let missed: Vec<&(String, bool)> = results.iter().filter(|(_, ok)| !ok).collect();
+        if missed.is_empty() {
+            println!("- MET: {target} ({} rows)", results.len());
+        } else {
+            println!(
+                "- MISSED: {target}: {} of {} rows miss: {}",
+                missed.len(),
+                results.len(),
+                missed.iter().map(|(w, _)| w.as_str()).collect::<Vec<_>>().join("; ")
+            );
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The command line: `loadgen COMMAND [--key value]... [POSITIONAL]...`.
+
+struct Args {
+    command: String,
+    options: Vec<(String, String)>,
+    positional: Vec<String>,
+}
+
+impl Args {
+    fn parse() -> Result<Args, Error> {
+        let mut raw = std::env::args().skip(1);
+        let command = raw.next().ok_or("usage: loadgen run|seed|compare|report ...")?;
+        let mut options = Vec::new();
+        let mut positional = Vec::new();
+        while let Some(arg) = raw.next() {
+            if let Some(key) = arg.strip_prefix("--") {
+                let value = raw.next().ok_or_else(|| format!("--{key} needs a value"))?;
+                options.push((key.to_string(), value));
+            } else {
+                positional.push(arg);
+            }
+        }
+        Ok(Args {
+            command,
+            options,
+            positional,
+        })
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.options
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn one(&self, key: &str) -> Result<&str, Error> {
+        self.get(key).ok_or_else(|| format!("--{key} is required").into())
+    }
+
+    fn all(&self, key: &str) -> Vec<&str> {
+        self.options
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let result = async {
+        let args = Args::parse()?;
+        match args.command.as_str() {
+            "run" => run(&args).await,
+            "seed" => seed(&args).await,
+            "compare" => compare(&args).await,
+            "report" => report(&args),
+            other => Err(format!("unknown command {other:?}").into()),
+        }
+    }
+    .await;
+    if let Err(err) = result {
+        eprintln!("loadgen: {err}");
+        std::process::exit(1);
+    }
+}
