@@ -144,6 +144,7 @@ async fn serve(database_url: &str, args: ServeArgs) -> CliResult {
         }
         None => auth::ensure_initial_token(&db.writer).await?,
     };
+    let shutdown = shutdown_signal()?;
     let listener = TcpListener::bind(listen_addr).await?;
     let base = format!("http://{}", listener.local_addr()?);
     println!("stages-api is serving on {base}");
@@ -158,30 +159,26 @@ async fn serve(database_url: &str, args: ServeArgs) -> CliResult {
     }
     tracing::info!(address = %listen_addr, "listening");
     axum::serve(listener, app(AppState::new(db)))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await?;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// SIGINT or SIGTERM: stop accepting, finish the requests in flight.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    let terminate = async {
-        if let Ok(mut signal) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            signal.recv().await;
+/// Resolves on SIGINT or SIGTERM: stop accepting, finish the requests in flight. The handlers
+/// are installed when this is called, before the service announces itself, so that a signal
+/// sent right after the announcement is never lost to the default action.
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => {},
-        _ = terminate => {},
-    }
-    tracing::info!("shutting down");
+        tracing::info!("shutting down");
+    })
 }
 
 async fn token(database_url: &str, command: TokenCommand) -> CliResult {

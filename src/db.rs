@@ -7,8 +7,8 @@ use std::time::Duration;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr,
-    TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection,
+    DatabaseTransaction, DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 /// PostgreSQL on a 2-core machine peaks at about 8 connections; more costs throughput.
@@ -65,19 +65,35 @@ pub async fn connect(url: &str) -> Result<Db, DbErr> {
     }
 }
 
-/// Applies pending migrations. On PostgreSQL instances starting together take turns.
+impl Db {
+    /// A transaction that will write. On SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`): a transaction that reads first and upgrades later could meet another
+    /// process's writer and fail with SQLITE_BUSY instead of waiting.
+    pub async fn begin_write(&self) -> Result<DatabaseTransaction, DbErr> {
+        if self.writer.get_database_backend() == DatabaseBackend::Sqlite {
+            let options = TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            };
+            self.writer.begin_with_options(options).await
+        } else {
+            self.writer.begin().await
+        }
+    }
+}
+
+/// Applies pending migrations in one transaction. Instances starting together take turns: on
+/// PostgreSQL through an advisory lock, on SQLite through the write lock.
 pub async fn migrate(db: &Db) -> Result<(), DbErr> {
+    let txn = db.begin_write().await?;
     if db.writer.get_database_backend() == DatabaseBackend::Postgres {
-        let txn = db.writer.begin().await?;
         txn.execute_unprepared(&format!(
             "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
         ))
         .await?;
-        Migrator::up(&txn, None).await?;
-        txn.commit().await
-    } else {
-        Migrator::up(&db.writer, None).await
     }
+    Migrator::up(&txn, None).await?;
+    txn.commit().await
 }
 
 /// Whether the database answers (the readiness probe).

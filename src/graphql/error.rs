@@ -68,12 +68,6 @@ impl<T> IntoGraphql<T> for Result<T, ServiceError> {
     }
 }
 
-impl<T> IntoGraphql<T> for Result<T, std::sync::Arc<ServiceError>> {
-    fn gql(self) -> async_graphql::Result<T> {
-        self.map_err(|err| to_graphql((*err).clone()))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #[test]

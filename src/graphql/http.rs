@@ -1,6 +1,5 @@
 //! GraphQL over HTTP: `POST /graphql` (authenticated like REST), the SDL, and the playground.
 
-use async_graphql::dataloader::DataLoader;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -10,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::error::code;
-use super::loaders::FlowStagesLoader;
+use super::loaders::FlowStages;
 use super::schema::RequestContext;
 use crate::app::AppState;
 use crate::auth;
@@ -25,6 +24,16 @@ fn not_graphql(status: StatusCode, message: String) -> Response {
     (status, Json(body)).into_response()
 }
 
+/// A GraphQL-over-HTTP request: a JSON object whose `query` is a string.
+fn parse_request(body: &[u8]) -> Result<async_graphql::Request, String> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|err| format!("Body is not JSON: {err}"))?;
+    if !value.get("query").is_some_and(serde_json::Value::is_string) {
+        return Err("A GraphQL request is a JSON object with a \"query\" string.".to_string());
+    }
+    serde_json::from_value(value).map_err(|err| format!("Not a GraphQL request: {err}"))
+}
+
 pub async fn execute(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -34,14 +43,9 @@ pub async fn execute(
         Ok(body) => body,
         Err(rejection) => return not_graphql(rejection.status(), rejection.body_text()),
     };
-    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+    let request = match parse_request(&body) {
         Ok(request) => request,
-        Err(err) => {
-            return not_graphql(
-                StatusCode::BAD_REQUEST,
-                format!("Not a GraphQL request: {err}"),
-            );
-        }
+        Err(message) => return not_graphql(StatusCode::BAD_REQUEST, message),
     };
     let authorization = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
     let principal = match auth::authenticate(&state.db.reader, authorization).await {
@@ -51,12 +55,8 @@ pub async fn execute(
             return Json(json!({ "data": null, "errors": [error] })).into_response();
         }
     };
-    let loader = FlowStagesLoader {
-        db: state.db.clone(),
-        principal: principal.clone(),
-    };
     let request = request
-        .data(DataLoader::new(loader, tokio::spawn))
+        .data(FlowStages::new(state.db.clone(), principal.clone()))
         .data(RequestContext {
             db: state.db.clone(),
             principal,

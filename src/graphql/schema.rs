@@ -5,14 +5,16 @@ use async_graphql::{Context, EmptySubscription, Object, Schema};
 use uuid::Uuid;
 
 use super::error::IntoGraphql;
+use super::loaders::FlowStages;
 use super::types::{
     CaptchaStageObject, CaptchaStagePage, CreateCaptchaStageInput, FlowObject, FlowPage,
     UpdateCaptchaStageInput,
 };
 use crate::auth::Principal;
 use crate::db::Db;
+use crate::flows::Flow;
 use crate::pagination::{PageNumber, PageRequest, PageSize};
-use crate::stages::{self, StageFilter, WriteMode};
+use crate::stages::{self, CaptchaStage, StageFilter, WriteMode};
 
 pub type ApiSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
@@ -28,6 +30,16 @@ pub struct RequestContext {
 
 fn request<'a>(ctx: &Context<'a>) -> &'a RequestContext {
     ctx.data_unchecked::<RequestContext>()
+}
+
+/// Registers the flows a response will show, so that their `stages` load in one batch.
+fn show_flows<'a>(ctx: &Context<'_>, flows: impl IntoIterator<Item = &'a Flow>) {
+    ctx.data_unchecked::<FlowStages>()
+        .register(flows.into_iter().map(|flow| flow.id));
+}
+
+fn show_stages<'a>(ctx: &Context<'_>, stages: impl IntoIterator<Item = &'a CaptchaStage>) {
+    show_flows(ctx, stages.into_iter().flat_map(CaptchaStage::flows));
 }
 
 /// Builds the schema; needs no database (the SDL export runs without one).
@@ -59,6 +71,7 @@ impl QueryRoot {
         let stage = stages::find_captcha_stage(db, principal, Ok(id))
             .await
             .gql()?;
+        show_stages(ctx, &stage);
         Ok(stage.map(CaptchaStageObject))
     }
 
@@ -85,6 +98,7 @@ impl QueryRoot {
             stages::list_captcha_stages(db, principal, &filter, &page_request(page, page_size))
                 .await
                 .gql()?;
+        show_stages(ctx, &page.results);
         Ok(page.into())
     }
 
@@ -96,6 +110,7 @@ impl QueryRoot {
     ) -> async_graphql::Result<Option<FlowObject>> {
         let RequestContext { db, principal } = request(ctx);
         let flow = stages::find_flow(db, principal, &slug).await.gql()?;
+        show_flows(ctx, &flow);
         Ok(flow.map(FlowObject))
     }
 
@@ -116,6 +131,7 @@ impl QueryRoot {
         )
         .await
         .gql()?;
+        show_flows(ctx, &page.results);
         Ok(page.into())
     }
 }
@@ -134,6 +150,7 @@ impl MutationRoot {
         let stage = stages::create_captcha_stage(db, principal, Ok(input.into()))
             .await
             .gql()?;
+        show_stages(ctx, [&stage]);
         Ok(CaptchaStageObject(stage))
     }
 
@@ -149,6 +166,7 @@ impl MutationRoot {
             stages::update_captcha_stage(db, principal, Ok(id), Ok(input.into()), WriteMode::Patch)
                 .await
                 .gql()?;
+        show_stages(ctx, [&stage]);
         Ok(CaptchaStageObject(stage))
     }
 
@@ -169,6 +187,7 @@ impl MutationRoot {
         )
         .await
         .gql()?;
+        show_stages(ctx, [&stage]);
         Ok(CaptchaStageObject(stage))
     }
 

@@ -1,12 +1,11 @@
 //! GraphQL's view of the domain: output objects wrap the domain read models, inputs convert to
 //! the domain's inputs. Names are GraphQL's (camelCase, UPPER_CASE enums); values are REST's.
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
 use uuid::Uuid;
 
 use super::error::IntoGraphql;
-use super::loaders::FlowStagesLoader;
+use super::loaders::FlowStages;
 use crate::flows::{self, Flow, FlowInput};
 use crate::pagination;
 use crate::stages::{self, CaptchaStage, CaptchaStageInput};
@@ -166,8 +165,8 @@ impl FlowObject {
     }
     /// The captcha stages bound into this flow (batched across a whole response).
     async fn stages(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<CaptchaStageObject>> {
-        let loader = ctx.data_unchecked::<DataLoader<FlowStagesLoader>>();
-        let stages = loader.load_one(self.0.id).await.gql()?.unwrap_or_default();
+        let batch = ctx.data_unchecked::<FlowStages>();
+        let stages = batch.stages_of(self.0.id).await.gql()?;
         Ok(stages.into_iter().map(CaptchaStageObject).collect())
     }
 }

@@ -10,7 +10,7 @@ pub use store::StageFilter;
 
 use std::collections::{HashMap, HashSet};
 
-use sea_orm::{DbErr, SqlErr, TransactionTrait};
+use sea_orm::{DbErr, SqlErr};
 use uuid::Uuid;
 
 use crate::auth::{Permission, Principal};
@@ -198,7 +198,7 @@ async fn try_create(
     let check = ensure_valid(check, &db.reader, check_database, None, &HashSet::new()).await?;
     let changes = check.changes();
     let record = StageRecord::new(changes);
-    let txn = db.writer.begin().await?;
+    let txn = db.begin_write().await?;
     store::insert(&txn, &record).await?;
     let flow_set = changes.flow_set.as_deref().unwrap_or_default();
     let mut bindings = flows::bind_new_flows(&txn, record.id(), flow_set).await?;
@@ -228,7 +228,7 @@ async fn try_update(
     mode: WriteMode,
     check_database: bool,
 ) -> Result<CaptchaStage, WriteError> {
-    let txn = db.writer.begin().await?;
+    let txn = db.begin_write().await?;
     let before = store::load(&txn, id)
         .await?
         .ok_or(ServiceError::NotFound(NO_CAPTCHA_STAGE))?;

@@ -1,0 +1,9 @@
+//! Integration tests: the real app on a real listener, over databases built by the real
+//! migrations. Every test runs on SQLite, and again on PostgreSQL when TEST_DATABASE_URL is set.
+
+mod auth;
+mod create;
+mod graphql;
+mod helpers;
+mod operations;
+mod viewset;
