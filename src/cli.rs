@@ -40,13 +40,18 @@ impl std::str::FromStr for Secret {
     version,
     about = "authentik's captcha-stage API over GraphQL and REST"
 )]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// With no subcommand the service is served: `serve`'s options apply.
+    #[command(flatten)]
+    serve: ServeArgs,
     /// The database: `sqlite://FILE?mode=rwc` or `postgres://USER@HOST/DB`.
     #[arg(
         long,
         env = "DATABASE_URL",
+        hide_env_values = true,
         default_value = "sqlite://stages.db?mode=rwc",
         global = true
     )]
@@ -66,10 +71,10 @@ enum Command {
     Token(TokenCommand),
 }
 
-#[derive(Args, Debug, Default)]
+#[derive(Args, Debug)]
 struct ServeArgs {
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:9000")]
-    listen_addr: Option<SocketAddr>,
+    listen_addr: SocketAddr,
     /// A superuser token with exactly this value, registered (hashed) on every start.
     #[arg(long, env = "BOOTSTRAP_TOKEN", hide_env_values = true)]
     bootstrap_token: Option<Secret>,
@@ -106,7 +111,7 @@ fn parse_permission(name: &str) -> Result<Permission, String> {
 type CliResult = Result<(), Box<dyn std::error::Error>>;
 
 pub async fn run(cli: Cli) -> CliResult {
-    match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+    match cli.command.unwrap_or(Command::Serve(cli.serve)) {
         Command::Serve(args) => serve(&cli.database_url, args).await,
         Command::Migrate => {
             let db = db::connect(&cli.database_url).await?;
@@ -126,15 +131,7 @@ fn export_schema() -> CliResult {
 }
 
 async fn serve(database_url: &str, args: ServeArgs) -> CliResult {
-    // `serve` given without flags still reads the environment through clap's defaults.
-    let args = match args.listen_addr {
-        Some(_) => args,
-        None => match Cli::try_parse_from(["stages-api", "serve"])?.command {
-            Some(Command::Serve(args)) => args,
-            _ => unreachable!("parsed as serve"),
-        },
-    };
-    let listen_addr = args.listen_addr.expect("listen address has a default");
+    let listen_addr = args.listen_addr;
     let db = db::connect(database_url).await?;
     db::migrate(&db).await?;
     let initial_token = match &args.bootstrap_token {

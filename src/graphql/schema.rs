@@ -7,8 +7,7 @@ use uuid::Uuid;
 use super::error::IntoGraphql;
 use super::loaders::FlowStages;
 use super::types::{
-    CaptchaStageObject, CaptchaStagePage, CreateCaptchaStageInput, FlowObject, FlowPage,
-    UpdateCaptchaStageInput,
+    CaptchaStageObject, CreateCaptchaStageInput, FlowObject, PageObject, UpdateCaptchaStageInput,
 };
 use crate::auth::Principal;
 use crate::db::Db;
@@ -86,7 +85,7 @@ impl QueryRoot {
         ordering: Option<String>,
         page: Option<i32>,
         page_size: Option<i32>,
-    ) -> async_graphql::Result<CaptchaStagePage> {
+    ) -> async_graphql::Result<PageObject<CaptchaStageObject>> {
         let RequestContext { db, principal } = request(ctx);
         let filter = StageFilter {
             name,
@@ -121,7 +120,7 @@ impl QueryRoot {
         search: Option<String>,
         page: Option<i32>,
         page_size: Option<i32>,
-    ) -> async_graphql::Result<FlowPage> {
+    ) -> async_graphql::Result<PageObject<FlowObject>> {
         let RequestContext { db, principal } = request(ctx);
         let page = stages::list_flows(
             db,

@@ -1,7 +1,7 @@
 //! GraphQL's view of the domain: output objects wrap the domain read models, inputs convert to
 //! the domain's inputs. Names are GraphQL's (camelCase, UPPER_CASE enums); values are REST's.
 
-use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
+use async_graphql::{Context, Enum, InputObject, Object, OutputType, SimpleObject};
 use uuid::Uuid;
 
 use super::error::IntoGraphql;
@@ -206,33 +206,33 @@ impl From<pagination::Pagination> for Pagination {
     }
 }
 
+/// One page of a list: authentik's pagination block and the page's items.
 #[derive(SimpleObject)]
-pub struct CaptchaStagePage {
+#[graphql(concrete(name = "CaptchaStagePage", params(CaptchaStageObject)))]
+#[graphql(concrete(name = "FlowPage", params(FlowObject)))]
+pub struct PageObject<T: OutputType> {
     pub pagination: Pagination,
-    pub results: Vec<CaptchaStageObject>,
+    pub results: Vec<T>,
 }
 
-#[derive(SimpleObject)]
-pub struct FlowPage {
-    pub pagination: Pagination,
-    pub results: Vec<FlowObject>,
-}
-
-impl From<pagination::Page<CaptchaStage>> for CaptchaStagePage {
-    fn from(page: pagination::Page<CaptchaStage>) -> Self {
-        CaptchaStagePage {
+impl<D, T: OutputType + From<D>> From<pagination::Page<D>> for PageObject<T> {
+    fn from(page: pagination::Page<D>) -> Self {
+        PageObject {
             pagination: page.pagination.into(),
-            results: page.results.into_iter().map(CaptchaStageObject).collect(),
+            results: page.results.into_iter().map(T::from).collect(),
         }
     }
 }
 
-impl From<pagination::Page<Flow>> for FlowPage {
-    fn from(page: pagination::Page<Flow>) -> Self {
-        FlowPage {
-            pagination: page.pagination.into(),
-            results: page.results.into_iter().map(FlowObject).collect(),
-        }
+impl From<CaptchaStage> for CaptchaStageObject {
+    fn from(stage: CaptchaStage) -> Self {
+        CaptchaStageObject(stage)
+    }
+}
+
+impl From<Flow> for FlowObject {
+    fn from(flow: Flow) -> Self {
+        FlowObject(flow)
     }
 }
 
