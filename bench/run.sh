@@ -17,6 +17,8 @@
 #   BENCH_PG_URL=postgres://postgres@127.0.0.1:5432/test   server on which databases are created
 #   BENCH_OUT=bench/out         where results.tsv and results.md are written
 #   SERVICE_RUST_LOG            RUST_LOG of the service (unset: the service's default, info)
+#   SERVICE_PG_PARAMS           query parameters for the service's PostgreSQL URL, e.g.
+#                               sslmode=disable (the baseline is built without TLS)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -75,15 +77,17 @@ BENCH_TOKEN=$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 43
 export BENCH_TOKEN
 
 # A fresh database URL for `name` on `backend`.
+# Sets db_url (not printed: a command substitution would run in a subshell and forget the
+# database to drop).
 fresh_database() {
     local backend=$1 name=$2
     if [ "$backend" = sqlite ]; then
-        echo "sqlite://$work/$name.db?mode=rwc"
+        db_url="sqlite://$work/$name.db?mode=rwc"
     else
         local db="stages_bench_${name}_$$"
         psql -q "$pg_url" -c "CREATE DATABASE $db" >/dev/null
         pg_databases+=("$db")
-        echo "${pg_url%/*}/$db"
+        db_url="${pg_url%/*}/$db"
     fi
 }
 
@@ -127,20 +131,29 @@ start_server() {
     exit 1
 }
 
+clock_ticks=$(getconf CLK_TCK)
+# User + system CPU time of a process, all threads, in clock ticks.
+cpu_ticks() {
+    awk '{print $14 + $15}' "/proc/$1/stat"
+}
+
 # One measured run; appends a line to the results file.
 measure() {
     local backend=$1 scenario=$2 conns=$3 server=$4 url=$5 pid=$6
     # Resets the peak resident set size (VmHWM) so that it covers this run only.
     echo 5 >"/proc/$pid/clear_refs"
-    local line
+    local line cpu_before cpu_after
+    cpu_before=$(cpu_ticks "$pid")
     line=$("$loadgen" run --url "$url" --scenario "$scenario" --connections "$conns" \
         --seconds "$seconds" --warmup "$warmup")
-    local rss
+    cpu_after=$(cpu_ticks "$pid")
+    local rss cpu_ms
     rss=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status")
-    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$backend" "$scenario" "$conns" "$server" "$line" "$rss" \
-        >>"$results"
-    log "$(printf '%-8s %-12s %3s conns %-8s %s  rss %s kB' "$backend" "$scenario" "$conns" \
-        "$server" "$(echo "$line" | cut -f1-3,5 | tr '\t' ' ')" "$rss")"
+    cpu_ms=$(((cpu_after - cpu_before) * 1000 / clock_ticks))
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$backend" "$scenario" "$conns" "$server" "$line" \
+        "$rss" "$cpu_ms" >>"$results"
+    log "$(printf '%-8s %-12s %3s conns %-8s %s  rss %s kB  cpu %s ms' "$backend" "$scenario" \
+        "$conns" "$server" "$(echo "$line" | cut -f1-3,5 | tr '\t' ' ')" "$rss" "$cpu_ms")"
 }
 
 # Runs a group of (scenario, server) pairs at each connection count, rotating which goes first.
@@ -164,9 +177,14 @@ group() {
 
 for backend in $backends; do
     log "$backend: fresh databases, servers starting"
-    start_server service "$(fresh_database "$backend" svc)" "$backend-service"
+    fresh_database "$backend" svc
+    if [ "$backend" = postgres ] && [ -n "${SERVICE_PG_PARAMS:-}" ]; then
+        db_url="$db_url?$SERVICE_PG_PARAMS"
+    fi
+    start_server service "$db_url" "$backend-service"
     svc_pid=$server_pid svc_url=$server_url
-    start_server baseline "$(fresh_database "$backend" base)" "$backend-baseline"
+    fresh_database "$backend" base
+    start_server baseline "$db_url" "$backend-baseline"
     base_pid=$server_pid base_url=$server_url
 
     log "$backend: seeding $seed stages with 2 flows each into both"
@@ -187,7 +205,8 @@ done
 
 {
     echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
-    echo "Settings: BENCH_SECONDS=$seconds BENCH_WARMUP=$warmup BENCH_CONNECTIONS=\"$connections\" BENCH_SEED=$seed"
+    echo "Settings: BENCH_SECONDS=$seconds BENCH_WARMUP=$warmup BENCH_CONNECTIONS=\"$connections\" BENCH_SEED=$seed BENCH_BACKENDS=\"$backends\" SERVICE_RUST_LOG=${SERVICE_RUST_LOG:-} SERVICE_PG_PARAMS=${SERVICE_PG_PARAMS:-}"
+    echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo
     "$loadgen" report "$results"
 } | tee "$out/results.md"

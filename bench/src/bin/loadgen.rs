@@ -4,7 +4,9 @@
 //!
 //! ```text
 //! loadgen run --url http://127.0.0.1:PORT --scenario S --connections N --seconds D [--warmup W]
-//!     prints one tab-separated line: req/s, p50 ms, p99 ms, requests, errors
+//!             [--requests MAX] [--id STAGE_ID]...
+//!     prints one tab-separated line: req/s, p50 ms, p99 ms, requests, errors, and all requests
+//!     answered (warm-up included)
 //! loadgen seed --url URL --count N          N stages with 2 flows each, through REST
 //! loadgen compare --url A --url B           same JSON shapes (keys, in order) from both servers
 //! loadgen report FILE                       the markdown table and targets of a results file
@@ -280,6 +282,8 @@ async fn stage_ids(target: &Target, token: Arc<str>, max: usize) -> Result<Vec<S
 struct WorkerResult {
     latencies_us: Vec<u32>,
     errors: u64,
+    /// Every request answered, warm-up included (the server's CPU time covers them all).
+    all: u64,
 }
 
 async fn run(args: &Args) -> Result<(), Error> {
@@ -288,8 +292,13 @@ async fn run(args: &Args) -> Result<(), Error> {
     let connections: usize = args.one("connections")?.parse()?;
     let seconds: f64 = args.one("seconds")?.parse()?;
     let warmup: f64 = args.get("warmup").map_or(Ok(1.0), str::parse)?;
+    // `--requests N` stops after N requests in all (for counting work per request).
+    let max_requests: u64 = args.get("requests").map_or(Ok(u64::MAX), str::parse)?;
     let token = token()?;
-    let ids: Arc<Vec<String>> = Arc::new(if scenario == Scenario::Retrieve {
+    let given_ids: Vec<String> = args.all("id").into_iter().map(String::from).collect();
+    let ids: Arc<Vec<String>> = Arc::new(if !given_ids.is_empty() {
+        given_ids
+    } else if scenario == Scenario::Retrieve {
         let ids = stage_ids(&target, token.clone(), 300).await?;
         if ids.is_empty() {
             return Err("retrieve needs stored stages: seed first".into());
@@ -320,9 +329,12 @@ async fn run(args: &Args) -> Result<(), Error> {
                 if began >= deadline {
                     break;
                 }
+                let global = seq_all.fetch_add(1, Ordering::Relaxed);
+                if global >= max_requests {
+                    break;
+                }
                 seq += 1;
                 let unique = format!("{run_id}-{worker}-{seq}");
-                let global = seq_all.fetch_add(1, Ordering::Relaxed);
                 let (method, path, body) = request_for(scenario, &unique, &ids, global);
                 let outcome = client.send(method, &path, body).await;
                 let ended = Instant::now();
@@ -342,6 +354,7 @@ async fn run(args: &Args) -> Result<(), Error> {
                         });
                     }
                 }
+                result.all += 1;
                 // Only requests that both start and end inside the measured window count.
                 if began >= measure_from && ended <= deadline {
                     if ok {
@@ -359,11 +372,12 @@ async fn run(args: &Args) -> Result<(), Error> {
         }));
     }
     let mut latencies = Vec::new();
-    let mut errors = 0;
+    let (mut errors, mut all) = (0, 0);
     for worker in workers {
         let result = worker.await?;
         latencies.extend(result.latencies_us);
         errors += result.errors;
+        all += result.all;
     }
     latencies.sort_unstable();
     let quantile = |q: f64| -> f64 {
@@ -379,7 +393,7 @@ async fn run(args: &Args) -> Result<(), Error> {
         eprintln!("loadgen: first failed request: {error}");
     }
     println!(
-        "{rps:.1}\t{:.2}\t{:.2}\t{requests}\t{errors}",
+        "{rps:.1}\t{:.2}\t{:.2}\t{requests}\t{errors}\t{all}",
         quantile(0.50),
         quantile(0.99)
     );
@@ -503,6 +517,8 @@ struct Row {
     p99: f64,
     errors: u64,
     rss_kb: u64,
+    /// The server's CPU time (user + system) per request, warm-up included.
+    cpu_us: Option<f64>,
 }
 
 fn read_rows(path: &str) -> Result<Vec<Row>, Error> {
@@ -510,9 +526,12 @@ fn read_rows(path: &str) -> Result<Vec<Row>, Error> {
     let mut rows = Vec::new();
     for line in text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
         let f: Vec<&str> = line.split('\t').collect();
-        if f.len() < 10 {
+        // backend scenario conns server | req/s p50 p99 requests errors all | rss_kb cpu_ms
+        if f.len() < 12 {
             return Err(format!("short line in {path}: {line:?}").into());
         }
+        let all: f64 = f[9].parse()?;
+        let cpu_ms: f64 = f[11].parse()?;
         rows.push(Row {
             backend: f[0].into(),
             scenario: f[1].into(),
@@ -522,7 +541,8 @@ fn read_rows(path: &str) -> Result<Vec<Row>, Error> {
             p50: f[5].parse()?,
             p99: f[6].parse()?,
             errors: f[8].parse()?,
-            rss_kb: f[9].parse()?,
+            rss_kb: f[10].parse()?,
+            cpu_us: (all > 0.0).then(|| cpu_ms * 1000.0 / all),
         });
     }
     Ok(rows)
@@ -562,9 +582,9 @@ fn report(args: &Args) -> Result<(), Error> {
         })
     };
     println!(
-        "| backend | scenario | conns | server | req/s | p50 ms | p99 ms | errors | peak RSS MB | req/s ÷ baseline | p99 ÷ baseline p99 | GraphQL ÷ REST req/s |"
+        "| backend | scenario | conns | server | req/s | p50 ms | p99 ms | errors | peak RSS MB | server CPU µs/req | req/s ÷ baseline | p99 ÷ baseline p99 | CPU/req ÷ baseline | GraphQL ÷ REST req/s |"
     );
-    println!("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut checks: BTreeMap<String, Vec<(String, bool)>> = BTreeMap::new();
     let mut check = |target: &str, what: String, ok: bool| {
         checks.entry(target.to_string()).or_default().push((what, ok));
@@ -572,7 +592,8 @@ fn report(args: &Args) -> Result<(), Error> {
     for row in &rows {
         let (base_scenario, rest_scenario) = counterpart(&row.scenario);
         let base = find(&row.backend, base_scenario, row.connections, "baseline");
-        let (mut ratio, mut p99_ratio, mut gql_ratio) = ("".to_string(), "".to_string(), "".to_string());
+        let (mut ratio, mut p99_ratio, mut gql_ratio) = (String::new(), String::new(), String::new());
+        let mut cpu_ratio = String::new();
         let label = format!("{} {} @{}", row.backend, row.scenario, row.connections);
         if row.server == "service" {
             if let Some(base) = base {
@@ -580,6 +601,9 @@ fn report(args: &Args) -> Result<(), Error> {
                 let p = row.p99 / base.p99;
                 ratio = format!("{r:.2}");
                 p99_ratio = format!("{p:.2}");
+                if let (Some(own), Some(theirs)) = (row.cpu_us, base.cpu_us) {
+                    cpu_ratio = format!("{:.2}", own / theirs);
+                }
                 if row.connections == 64 {
                     check(
                         "p99 at 64 connections ≤ 1.5× baseline p99",
@@ -624,8 +648,9 @@ fn report(args: &Args) -> Result<(), Error> {
             format!("{label} {}: {} errors", row.server, row.errors),
             row.errors == 0,
         );
+        let cpu = row.cpu_us.map_or(String::new(), |c| format!("{c:.0}"));
         println!(
-            "| {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {} | {:.1} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {} | {:.1} | {cpu} | {} | {} | {cpu_ratio} | {} |",
             row.backend,
             describe(&row.scenario),
             row.connections,

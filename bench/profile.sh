@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# Where the service's time goes, beside the baseline (BENCHMARKS.md, "Profile").
+#
+#   bench/profile.sh sql
+#       SQL statements per request on PostgreSQL, service vs baseline, for every scenario:
+#       throwaway databases with log_statement = 'all', read back from the server log.
+#   bench/profile.sh perf SCENARIO [CONNECTIONS] [SECONDS] [sqlite|postgres]
+#       perf (cpu-clock sampling) of the service process under load (PROFILE_SERVER=baseline:
+#       of the baseline); prints the share of samples per crate and the top symbols.
+#
+# Run bench/run.sh once first (or build both release binaries). Every server it starts is
+# stopped by PID on exit, every database it creates is dropped.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+pg_url=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/test}
+pg_log=${BENCH_PG_LOG:-/var/log/postgresql/postgresql-15-main.log}
+service_bin=$root/target/release/stages-api
+baseline_bin=$root/bench/target/release/baseline
+loadgen=$root/bench/target/release/loadgen
+
+work=$(mktemp -d /tmp/stages-profile.XXXXXX)
+declare -a pids=()
+declare -a pg_databases=()
+
+cleanup() {
+    local pid db
+    for pid in "${pids[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    for db in "${pg_databases[@]}"; do
+        psql -q "$pg_url" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+BENCH_TOKEN=$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 43)
+export BENCH_TOKEN
+
+# Sets db_url (not printed: a command substitution would run in a subshell and forget the
+# database to drop).
+fresh_database() {
+    local backend=$1 name=$2
+    if [ "$backend" = sqlite ]; then
+        db_url="sqlite://$work/$name.db?mode=rwc"
+    else
+        local db="stages_prof_${name}_$$"
+        psql -q "$pg_url" -c "CREATE DATABASE $db" >/dev/null
+        pg_databases+=("$db")
+        db_url="${pg_url%/*}/$db"
+    fi
+}
+
+# start KIND URL NAME: sets server_pid and server_url.
+start() {
+    local kind=$1 url=$2 name=$3
+    if [ "$kind" = service ]; then
+        DATABASE_URL=$url LISTEN_ADDR=127.0.0.1:0 BOOTSTRAP_TOKEN=$BENCH_TOKEN \
+            "$service_bin" serve >"$work/$name.out" 2>"$work/$name.err" &
+    else
+        DATABASE_URL=$url "$service_bin" migrate >/dev/null 2>&1
+        DATABASE_URL=$url LISTEN_ADDR=127.0.0.1:0 BOOTSTRAP_TOKEN=$BENCH_TOKEN \
+            "$baseline_bin" >"$work/$name.out" 2>"$work/$name.err" &
+    fi
+    server_pid=$!
+    pids+=("$server_pid")
+    server_url=
+    for _ in $(seq 300); do
+        server_url=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$work/$name.out" 2>/dev/null | head -n 1 || true)
+        [ -n "$server_url" ] && break
+        sleep 0.1
+    done
+    [ -n "$server_url" ] || { cat "$work/$name.err" >&2; exit 1; }
+}
+
+first_stage_id() {
+    curl -fsS -H "Authorization: Bearer $BENCH_TOKEN" "$1/api/v3/stages/captcha/?page_size=1" |
+        grep -o '"pk":"[^"]*"' | head -n 1 | cut -d'"' -f4
+}
+
+sql_profile() {
+    local requests=${PROFILE_REQUESTS:-20}
+    local url_svc url_base svc_db base_db
+    fresh_database postgres svc; url_svc=$db_url
+    fresh_database postgres base; url_base=$db_url
+    svc_db=${url_svc##*/} base_db=${url_base##*/}
+    start service "$url_svc" svc
+    local svc_url=$server_url
+    start baseline "$url_base" base
+    local base_url=$server_url
+    "$loadgen" seed --url "$svc_url" --count 5
+    "$loadgen" seed --url "$base_url" --count 5
+    local svc_id base_id
+    svc_id=$(first_stage_id "$svc_url")
+    base_id=$(first_stage_id "$base_url")
+    # From here on, every statement of both databases is logged (the settings apply to new
+    # sessions: restart both servers so that their pools reconnect).
+    local db
+    for db in "$svc_db" "$base_db"; do
+        psql -q "$pg_url" -c "ALTER DATABASE $db SET log_statement = 'all'" >/dev/null
+    done
+    kill -TERM "${pids[@]}"; wait "${pids[@]}" 2>/dev/null || true; pids=()
+    start service "$url_svc" svc; svc_url=$server_url
+    start baseline "$url_base" base; base_url=$server_url
+    # One request of each kind first, so that connections are open and statements prepared.
+    printf '| scenario | service statements/request | baseline statements/request |\n|---|---:|---:|\n'
+    local scenario
+    for scenario in create-min create-flows gql-create list gql-list retrieve; do
+        local counts=() server url id name
+        for server in service baseline; do
+            if [ "$server" = service ]; then url=$svc_url id=$svc_id name=$svc_db
+            else url=$base_url id=$base_id name=$base_db; fi
+            [ "$server" = baseline ] && [[ $scenario == gql-* ]] && { counts+=("–"); continue; }
+            "$loadgen" run --url "$url" --scenario "$scenario" --connections 1 --seconds 60 \
+                --warmup 0 --requests 1 --id "$id" >/dev/null
+            sleep 0.3
+            local before after
+            before=$(wc -c <"$pg_log")
+            "$loadgen" run --url "$url" --scenario "$scenario" --connections 1 --seconds 60 \
+                --warmup 0 --requests "$requests" --id "$id" >/dev/null
+            sleep 0.5
+            tail -c +"$((before + 1))" "$pg_log" | grep -E "@$name (LOG|STATEMENT)" |
+                grep -E 'LOG:  (statement|execute [^:]*):' >"$work/$scenario.$server.log" || true
+            after=$(wc -l <"$work/$scenario.$server.log")
+            counts+=("$(awk -v n="$after" -v r="$requests" 'BEGIN {printf "%.1f", n / r}')")
+        done
+        printf '| %s | %s | %s |\n' "$scenario" "${counts[0]}" "${counts[1]}"
+    done
+    echo
+    for scenario in create-flows list retrieve; do
+        echo "Statements of one $scenario request, service then baseline:"
+        for server in service baseline; do
+            local file=$work/$scenario.$server.log
+            local n per
+            n=$(wc -l <"$file"); per=$((n / requests))
+            echo "  [$server]"
+            head -n "$per" "$file" | sed -E 's/.*LOG:  (statement|execute [^:]*): /    /' | cut -c1-220
+        done
+    done
+}
+
+perf_profile() {
+    local scenario=${1:?scenario} conns=${2:-64} seconds=${3:-10} backend=${4:-postgres}
+    command -v perf >/dev/null || { echo "perf is not installed (Debian: linux-perf)" >&2; exit 1; }
+    local kind=${PROFILE_SERVER:-service}
+    fresh_database "$backend" svc
+    start "$kind" "$db_url" svc
+    local svc_url=$server_url svc_pid=$server_pid
+    "$loadgen" seed --url "$svc_url" --count 300
+    "$loadgen" run --url "$svc_url" --scenario "$scenario" --connections "$conns" \
+        --seconds "$((seconds + 2))" --warmup 1 >"$work/load.txt" &
+    local load_pid=$!
+    sleep 1.5
+    perf record -q -e cpu-clock -F 1999 -p "$svc_pid" -o "$work/perf.data" -- sleep "$seconds" \
+        2>/dev/null
+    if [ "$backend" = postgres ]; then
+        echo "connections of the $kind to PostgreSQL, by TLS (pg_stat_ssl):"
+        psql -Atq "$pg_url" -c "SELECT CASE WHEN s.ssl THEN 'TLS ' || s.version ELSE 'plain' END, \
+            count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+            WHERE a.datname = '${db_url##*/}' GROUP BY 1" | sed 's/^/  /'
+    fi
+    wait "$load_pid"
+    echo "$kind under load: $(cut -f1-3 "$work/load.txt" | tr '\t' ' ') (req/s p50 p99; perf slows it)"
+    perf report -i "$work/perf.data" --no-children --sort symbol --stdio 2>/dev/null |
+        grep -E '^ +[0-9.]+%' >"$work/symbols.txt" || true
+    echo
+    echo "Share of samples by crate (symbol prefix):"
+    awk '{
+        pct = $1; sub(/%/, "", pct)
+        sym = ""; for (i = 3; i <= NF; i++) sym = sym " " $i
+        sub(/^ /, "", sym); sub(/^</, "", sym)
+        crate = sym
+        if (crate ~ /::/) { sub(/::.*/, "", crate) } else { crate = "[non-Rust: libc, kernel, sqlite3...] " }
+        share[crate] += pct
+    } END { for (c in share) printf "%6.2f%%  %s\n", share[c], c }' "$work/symbols.txt" |
+        sort -rn | head -n 25
+    echo
+    echo "Top symbols:"
+    head -n "${PROFILE_TOP:-40}" "$work/symbols.txt" | cut -c1-200
+}
+
+case ${1:-} in
+    sql) sql_profile ;;
+    perf) shift; perf_profile "$@" ;;
+    *) echo "usage: bench/profile.sh sql | perf SCENARIO [CONNECTIONS] [SECONDS] [BACKEND]" >&2; exit 2 ;;
+esac
