@@ -17,6 +17,8 @@
 #   BENCH_PG_URL=postgres://postgres@127.0.0.1:5432/test   server on which databases are created
 #   BENCH_OUT=bench/out         where results.tsv and results.md are written
 #   SERVICE_RUST_LOG            RUST_LOG of the service (unset: the service's default, info)
+#   SERVICE_ENV, BASELINE_ENV   extra VAR=value words for a server's environment, e.g.
+#                               LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
 #   SERVICE_PG_PARAMS           query parameters for the service's PostgreSQL URL, e.g.
 #                               sslmode=disable (the baseline is built without TLS)
 set -euo pipefail
@@ -95,19 +97,19 @@ fresh_database() {
 start_server() {
     local kind=$1 url=$2 name=$3
     local stdout=$work/$name.out stderr=$work/$name.err
+    # `env` execs the server, so $! is the server's own PID. SERVICE_ENV and BASELINE_ENV are
+    # lists of VAR=value words: split on purpose.
     if [ "$kind" = service ]; then
-        if [ -n "${SERVICE_RUST_LOG:-}" ]; then
-            RUST_LOG=$SERVICE_RUST_LOG DATABASE_URL=$url LISTEN_ADDR=127.0.0.1:0 \
-                BOOTSTRAP_TOKEN=$BENCH_TOKEN "$service_bin" serve >"$stdout" 2>"$stderr" &
-        else
-            DATABASE_URL=$url LISTEN_ADDR=127.0.0.1:0 BOOTSTRAP_TOKEN=$BENCH_TOKEN \
-                "$service_bin" serve >"$stdout" 2>"$stderr" &
-        fi
+        # shellcheck disable=SC2086
+        env ${SERVICE_RUST_LOG:+RUST_LOG=$SERVICE_RUST_LOG} ${SERVICE_ENV:-} DATABASE_URL="$url" \
+            LISTEN_ADDR=127.0.0.1:0 BOOTSTRAP_TOKEN="$BENCH_TOKEN" \
+            "$service_bin" serve >"$stdout" 2>"$stderr" &
     else
         # The baseline uses the service's schema: migrate with the service's own command.
         DATABASE_URL=$url "$service_bin" migrate >/dev/null 2>"$work/$name.migrate.err"
-        DATABASE_URL=$url LISTEN_ADDR=127.0.0.1:0 BOOTSTRAP_TOKEN=$BENCH_TOKEN \
-            "$baseline_bin" >"$stdout" 2>"$stderr" &
+        # shellcheck disable=SC2086
+        env ${BASELINE_ENV:-} DATABASE_URL="$url" LISTEN_ADDR=127.0.0.1:0 \
+            BOOTSTRAP_TOKEN="$BENCH_TOKEN" "$baseline_bin" >"$stdout" 2>"$stderr" &
     fi
     server_pid=$!
     pids+=("$server_pid")
@@ -205,7 +207,7 @@ done
 
 {
     echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
-    echo "Settings: BENCH_SECONDS=$seconds BENCH_WARMUP=$warmup BENCH_CONNECTIONS=\"$connections\" BENCH_SEED=$seed BENCH_BACKENDS=\"$backends\" SERVICE_RUST_LOG=${SERVICE_RUST_LOG:-} SERVICE_PG_PARAMS=${SERVICE_PG_PARAMS:-}"
+    echo "Settings: BENCH_SECONDS=$seconds BENCH_WARMUP=$warmup BENCH_CONNECTIONS=\"$connections\" BENCH_SEED=$seed BENCH_BACKENDS=\"$backends\" SERVICE_RUST_LOG=${SERVICE_RUST_LOG:-} SERVICE_PG_PARAMS=${SERVICE_PG_PARAMS:-} SERVICE_ENV=\"${SERVICE_ENV:-}\" BASELINE_ENV=\"${BASELINE_ENV:-}\""
     echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo
     "$loadgen" report "$results"
