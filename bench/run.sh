@@ -208,6 +208,7 @@ done
 {
     echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
     echo "Settings: BENCH_SECONDS=$seconds BENCH_WARMUP=$warmup BENCH_CONNECTIONS=\"$connections\" BENCH_SEED=$seed BENCH_BACKENDS=\"$backends\" SERVICE_RUST_LOG=${SERVICE_RUST_LOG:-} SERVICE_PG_PARAMS=${SERVICE_PG_PARAMS:-} SERVICE_ENV=\"${SERVICE_ENV:-}\" BASELINE_ENV=\"${BASELINE_ENV:-}\""
+    echo "Service: $(git -C "$root" describe --always --dirty) (release build of the work tree)"
     echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo
     "$loadgen" report "$results"
