@@ -6,7 +6,8 @@
 #       throwaway databases with log_statement = 'all', read back from the server log.
 #   bench/profile.sh perf SCENARIO [CONNECTIONS] [SECONDS] [sqlite|postgres]
 #       perf (cpu-clock sampling) of the service process under load (PROFILE_SERVER=baseline:
-#       of the baseline); prints the share of samples per crate and the top symbols.
+#       of the baseline; SERVICE_PG_PARAMS=sslmode=disable: without TLS to PostgreSQL); prints
+#       the share of samples per crate and the top symbols.
 #
 # Run bench/run.sh once first (or build both release binaries). Every server it starts is
 # stopped by PID on exit, every database it creates is dropped.
@@ -147,7 +148,11 @@ perf_profile() {
     command -v perf >/dev/null || { echo "perf is not installed (Debian: linux-perf)" >&2; exit 1; }
     local kind=${PROFILE_SERVER:-service}
     fresh_database "$backend" svc
-    start "$kind" "$db_url" svc
+    local server_db=$db_url
+    if [ "$backend" = postgres ] && [ -n "${SERVICE_PG_PARAMS:-}" ]; then
+        server_db="$db_url?$SERVICE_PG_PARAMS"
+    fi
+    start "$kind" "$server_db" svc
     local svc_url=$server_url svc_pid=$server_pid
     "$loadgen" seed --url "$svc_url" --count 300
     "$loadgen" run --url "$svc_url" --scenario "$scenario" --connections "$conns" \
