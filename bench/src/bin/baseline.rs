@@ -223,7 +223,12 @@ fn db_error(err: sqlx::Error) -> Response {
     server_error()
 }
 
-fn token_hash(headers: &HeaderMap) -> Result<String, Response> {
+const NO_CREDENTIALS: &str = "Authentication credentials were not provided.";
+const INVALID_TOKEN: &str = "Token invalid/expired";
+const NO_PERMISSION: &str = "You do not have permission to perform this action.";
+
+/// The SHA-256 of the Bearer credential, or the 403 message when there is none.
+fn token_hash(headers: &HeaderMap) -> Result<String, &'static str> {
     let credential = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -232,28 +237,20 @@ fn token_hash(headers: &HeaderMap) -> Result<String, Response> {
             let (scheme, token) = (parts.next()?, parts.next()?);
             (scheme.eq_ignore_ascii_case("bearer") && parts.next().is_none()).then_some(token)
         })
-        .ok_or_else(|| {
-            detail(
-                StatusCode::FORBIDDEN,
-                "Authentication credentials were not provided.",
-            )
-        })?;
+        .ok_or(NO_CREDENTIALS)?;
     Ok(hex::encode(Sha256::digest(credential.as_bytes())))
 }
 
-fn authorize(row: Option<TokenRow>, permission: &str) -> Result<(), Response> {
-    let invalid = || detail(StatusCode::FORBIDDEN, "Token invalid/expired");
-    let (superuser, permissions, revoked, expires) = row.ok_or_else(invalid)?;
+/// Whether the token row grants `permission`; otherwise the 403 message.
+fn authorize(row: Option<TokenRow>, permission: &str) -> Result<(), &'static str> {
+    let (superuser, permissions, revoked, expires) = row.ok_or(INVALID_TOKEN)?;
     if revoked || expires.is_some_and(|at| at <= Utc::now()) {
-        return Err(invalid());
+        return Err(INVALID_TOKEN);
     }
     if superuser || permissions.split_whitespace().any(|p| p == permission) {
         Ok(())
     } else {
-        Err(detail(
-            StatusCode::FORBIDDEN,
-            "You do not have permission to perform this action.",
-        ))
+        Err(NO_PERMISSION)
     }
 }
 
@@ -290,7 +287,11 @@ fn window(query: Option<&str>, count: u64) -> Option<(u64, u64, Pagination)> {
     } else {
         (offset + 1, (offset + size).min(count))
     };
-    let next = if current < total_pages { current + 1 } else { 0 };
+    let next = if current < total_pages {
+        current + 1
+    } else {
+        0
+    };
     let pagination = Pagination {
         next,
         previous: current - 1,
@@ -381,13 +382,14 @@ macro_rules! backend {
 
             impl Store {
                 async fn authorize(&self, headers: &HeaderMap, perm: &str) -> Result<(), Response> {
-                    let hash = token_hash(headers)?;
+                    let forbidden = |message| detail(StatusCode::FORBIDDEN, message);
+                    let hash = token_hash(headers).map_err(forbidden)?;
                     let row: Option<TokenRow> = sqlx::query_as(self.sql.token)
                         .bind(hash)
                         .fetch_optional(&self.reader)
                         .await
                         .map_err(db_error)?;
-                    authorize(row, perm)
+                    authorize(row, perm).map_err(forbidden)
                 }
 
                 pub async fn register_token(&self, secret: &str) -> Result<(), sqlx::Error> {
@@ -417,8 +419,7 @@ macro_rules! backend {
                         ids.push_bind(*id);
                     }
                     query.push(FLOW_ORDER);
-                    let rows: Vec<FlowRow> =
-                        query.build_query_as().fetch_all(&self.reader).await?;
+                    let rows: Vec<FlowRow> = query.build_query_as().fetch_all(&self.reader).await?;
                     for row in rows {
                         let (stage, flow) = flow_out(row);
                         by_stage.entry(stage).or_insert_with(Vec::new).push(flow);
@@ -477,8 +478,9 @@ macro_rules! backend {
                         let mode = flow.policy_engine_mode.unwrap_or_else(|| "any".into());
                         let compat = flow.compatibility_mode.unwrap_or(false);
                         let layout = flow.layout.unwrap_or_else(|| "stacked".into());
-                        let denied =
-                            flow.denied_action.unwrap_or_else(|| "message_continue".into());
+                        let denied = flow
+                            .denied_action
+                            .unwrap_or_else(|| "message_continue".into());
                         sqlx::query(self.sql.insert_flow)
                             .bind(flow_id)
                             .bind(ptr_id)
@@ -575,11 +577,14 @@ macro_rules! backend {
                     let Ok(id) = Uuid::parse_str(&id) else {
                         return detail(StatusCode::NOT_FOUND, "Not found.");
                     };
-                    let row: Option<StageRow> =
-                        match sqlx::query_as(self.sql.one).bind(id).fetch_optional(&self.reader).await {
-                            Ok(row) => row,
-                            Err(err) => return db_error(err),
-                        };
+                    let row: Option<StageRow> = match sqlx::query_as(self.sql.one)
+                        .bind(id)
+                        .fetch_optional(&self.reader)
+                        .await
+                    {
+                        Ok(row) => row,
+                        Err(err) => return db_error(err),
+                    };
                     let Some(row) = row else {
                         return detail(
                             StatusCode::NOT_FOUND,
@@ -640,8 +645,8 @@ async fn retrieve(
 
 async fn connect(url: &str) -> Result<Backend, sqlx::Error> {
     if url.starts_with("sqlite:") {
-        use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
         use sqlx::sqlite::SqliteSynchronous;
+        use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
         let options = SqliteConnectOptions::from_str(url)?
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)

@@ -119,7 +119,8 @@ impl Client {
         if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
             let stream = TcpStream::connect(&self.target.addr).await?;
             stream.set_nodelay(true)?;
-            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            let (sender, conn) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
             tokio::spawn(conn);
             self.sender = Some(sender);
         }
@@ -167,7 +168,10 @@ fn nonce() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or_default();
-    format!("{:08x}", (nanos as u64 ^ u64::from(std::process::id()).rotate_left(32)) as u32)
+    format!(
+        "{:08x}",
+        (nanos as u64 ^ u64::from(std::process::id()).rotate_left(32)) as u32
+    )
 }
 
 fn flow_items(slug_base: &str, graphql: bool) -> String {
@@ -189,7 +193,12 @@ fn flow_items(slug_base: &str, graphql: bool) -> String {
 }
 
 /// The request of a scenario; `unique` makes names and slugs distinct per request.
-fn request_for(scenario: Scenario, unique: &str, ids: &[String], seq: u64) -> (Method, String, Option<String>) {
+fn request_for(
+    scenario: Scenario,
+    unique: &str,
+    ids: &[String],
+    seq: u64,
+) -> (Method, String, Option<String>) {
     let post = Method::POST;
     match scenario {
         Scenario::CreateMin => (
@@ -267,7 +276,12 @@ async fn stage_ids(target: &Target, token: Arc<str>, max: usize) -> Result<Vec<S
         }
         let value: Value = serde_json::from_slice(&body)?;
         for stage in value["results"].as_array().into_iter().flatten() {
-            ids.push(stage["pk"].as_str().ok_or("a stage without pk")?.to_string());
+            ids.push(
+                stage["pk"]
+                    .as_str()
+                    .ok_or("a stage without pk")?
+                    .to_string(),
+            );
         }
         if value["pagination"]["next"].as_u64().unwrap_or(0) == 0 {
             break;
@@ -359,7 +373,9 @@ async fn run(args: &Args) -> Result<(), Error> {
                 if began >= measure_from && ended <= deadline {
                     if ok {
                         let micros = ended.duration_since(began).as_micros();
-                        result.latencies_us.push(micros.min(u32::MAX as u128) as u32);
+                        result
+                            .latencies_us
+                            .push(micros.min(u32::MAX as u128) as u32);
                     } else {
                         result.errors += 1;
                     }
@@ -524,7 +540,10 @@ struct Row {
 fn read_rows(path: &str) -> Result<Vec<Row>, Error> {
     let text = std::fs::read_to_string(path)?;
     let mut rows = Vec::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
+    for line in text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+    {
         let f: Vec<&str> = line.split('\t').collect();
         // backend scenario conns server | req/s p50 p99 requests errors all | rss_kb cpu_ms
         if f.len() < 12 {
@@ -578,7 +597,10 @@ fn report(args: &Args) -> Result<(), Error> {
     let rows = read_rows(path)?;
     let find = |backend: &str, scenario: &str, conns: u32, server: &str| {
         rows.iter().find(|r| {
-            r.backend == backend && r.scenario == scenario && r.connections == conns && r.server == server
+            r.backend == backend
+                && r.scenario == scenario
+                && r.connections == conns
+                && r.server == server
         })
     };
     println!(
@@ -587,12 +609,16 @@ fn report(args: &Args) -> Result<(), Error> {
     println!("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut checks: BTreeMap<String, Vec<(String, bool)>> = BTreeMap::new();
     let mut check = |target: &str, what: String, ok: bool| {
-        checks.entry(target.to_string()).or_default().push((what, ok));
+        checks
+            .entry(target.to_string())
+            .or_default()
+            .push((what, ok));
     };
     for row in &rows {
         let (base_scenario, rest_scenario) = counterpart(&row.scenario);
         let base = find(&row.backend, base_scenario, row.connections, "baseline");
-        let (mut ratio, mut p99_ratio, mut gql_ratio) = (String::new(), String::new(), String::new());
+        let (mut ratio, mut p99_ratio, mut gql_ratio) =
+            (String::new(), String::new(), String::new());
         let mut cpu_ratio = String::new();
         let label = format!("{} {} @{}", row.backend, row.scenario, row.connections);
         if row.server == "service" {
@@ -625,7 +651,9 @@ fn report(args: &Args) -> Result<(), Error> {
                     }
                 }
             }
-            if let Some(rest) = rest_scenario.and_then(|s| find(&row.backend, s, row.connections, "service")) {
+            if let Some(rest) =
+                rest_scenario.and_then(|s| find(&row.backend, s, row.connections, "service"))
+            {
                 let g = row.rps / rest.rps;
                 gql_ratio = format!("{g:.2}");
                 if row.scenario == "gql-create" {
@@ -677,7 +705,11 @@ fn report(args: &Args) -> Result<(), Error> {
                 "- MISSED: {target}: {} of {} rows miss: {}",
                 missed.len(),
                 results.len(),
-                missed.iter().map(|(w, _)| w.as_str()).collect::<Vec<_>>().join("; ")
+                missed
+                    .iter()
+                    .map(|(w, _)| w.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
             );
         }
     }
@@ -696,7 +728,9 @@ struct Args {
 impl Args {
     fn parse() -> Result<Args, Error> {
         let mut raw = std::env::args().skip(1);
-        let command = raw.next().ok_or("usage: loadgen run|seed|compare|report ...")?;
+        let command = raw
+            .next()
+            .ok_or("usage: loadgen run|seed|compare|report ...")?;
         let mut options = Vec::new();
         let mut positional = Vec::new();
         while let Some(arg) = raw.next() {
@@ -723,7 +757,8 @@ impl Args {
     }
 
     fn one(&self, key: &str) -> Result<&str, Error> {
-        self.get(key).ok_or_else(|| format!("--{key} is required").into())
+        self.get(key)
+            .ok_or_else(|| format!("--{key} is required").into())
     }
 
     fn all(&self, key: &str) -> Vec<&str> {
