@@ -30,13 +30,19 @@ pub struct AppState {
     pub schema: ApiSchema,
     /// The SDL of `schema`, rendered once.
     pub sdl: Arc<str>,
+    pub parsed_queries: Arc<graphql::ParsedQueries>,
 }
 
 impl AppState {
     pub fn new(db: Db) -> Self {
         let schema = graphql::build_schema();
         let sdl = schema.sdl().into();
-        AppState { db, schema, sdl }
+        AppState {
+            db,
+            schema,
+            sdl,
+            parsed_queries: Arc::default(),
+        }
     }
 }
 

@@ -9,16 +9,24 @@ use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 use uuid::Uuid;
 
-pub fn init_logging() {
+/// Installs the subscriber. Lines are written by a background thread, so that a request never
+/// waits on a write to standard error; the returned guard flushes them when dropped, at exit.
+pub fn init_logging() -> WorkerGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Not lossy: when the writer falls behind, requests wait rather than lines disappear.
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    guard
 }
 
 /// Logs method, path, status, latency and a request id, and returns the id as `x-request-id`.

@@ -10,7 +10,7 @@ pub use tokens::{
 };
 
 use entity::api_token;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 use sha2::{Digest, Sha256};
 
 use crate::error::ServiceError;
@@ -65,18 +65,6 @@ impl Principal {
             Err(ServiceError::PermissionDenied)
         }
     }
-
-    fn from_row(row: api_token::Model) -> Self {
-        Principal {
-            superuser: row.superuser,
-            permissions: row
-                .permissions
-                .split_whitespace()
-                .filter_map(Permission::parse)
-                .collect(),
-            token_name: row.name,
-        }
-    }
 }
 
 /// Lower-case hex SHA-256: the form in which tokens are stored and looked up.
@@ -94,22 +82,49 @@ pub fn bearer_credential(header: Option<&[u8]>) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && parts.next().is_none()).then_some(credential)
 }
 
+type TokenRow = (
+    String,
+    String,
+    bool,
+    Option<chrono::DateTime<chrono::Utc>>,
+    bool,
+);
+
 /// Authenticates a request by its `Authorization` header: one indexed lookup by hash.
 pub async fn authenticate(
     conn: &impl ConnectionTrait,
     authorization: Option<&[u8]>,
 ) -> Result<Principal, ServiceError> {
     let credential = bearer_credential(authorization).ok_or(ServiceError::NotAuthenticated)?;
-    let row = api_token::Entity::find()
-        .filter(api_token::Column::TokenHash.eq(hash_token(credential)))
-        .one(conn)
-        .await?
-        .ok_or(ServiceError::InvalidToken)?;
-    let expired = row.expires.is_some_and(|at| at <= chrono::Utc::now());
-    if row.revoked || expired {
+    use api_token::Column as T;
+    // Only what a request needs, decoded by position: this runs on every request.
+    let (token_name, permissions, superuser, expires, revoked): TokenRow =
+        api_token::Entity::find()
+            .select_only()
+            .columns([
+                T::Name,
+                T::Permissions,
+                T::Superuser,
+                T::Expires,
+                T::Revoked,
+            ])
+            .filter(T::TokenHash.eq(hash_token(credential)))
+            .into_tuple()
+            .one(conn)
+            .await?
+            .ok_or(ServiceError::InvalidToken)?;
+    let expired = expires.is_some_and(|at| at <= chrono::Utc::now());
+    if revoked || expired {
         return Err(ServiceError::InvalidToken);
     }
-    Ok(Principal::from_row(row))
+    Ok(Principal {
+        token_name,
+        superuser,
+        permissions: permissions
+            .split_whitespace()
+            .filter_map(Permission::parse)
+            .collect(),
+    })
 }
 
 #[cfg(test)]

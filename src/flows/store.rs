@@ -5,8 +5,8 @@ use std::collections::{HashMap, HashSet};
 use entity::{flow, flow_stage_binding};
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, Func};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, IntoActiveModel, JoinType,
+    PaginatorTrait, QueryFilter, QueryOrder, QueryResult, QuerySelect, RelationTrait,
 };
 use uuid::Uuid;
 
@@ -37,31 +37,83 @@ pub async fn taken_slugs(
     Ok(taken.into_iter().collect())
 }
 
+/// A binding and its flow, decoded by position (by name, a page's 200 flows cost thousands
+/// of name lookups).
+struct BindingRow {
+    stage: Uuid,
+    binding: Uuid,
+    order: i32,
+    flow: flow::Model,
+}
+
+impl FromQueryResult for BindingRow {
+    fn from_query_result(row: &QueryResult, _prefix: &str) -> Result<Self, DbErr> {
+        Ok(BindingRow {
+            stage: row.try_get_by_index(0)?,
+            binding: row.try_get_by_index(1)?,
+            order: row.try_get_by_index(2)?,
+            flow: flow::Model {
+                flow_uuid: row.try_get_by_index(3)?,
+                policybindingmodel_ptr_id: row.try_get_by_index(4)?,
+                name: row.try_get_by_index(5)?,
+                slug: row.try_get_by_index(6)?,
+                title: row.try_get_by_index(7)?,
+                designation: row.try_get_by_index(8)?,
+                background: row.try_get_by_index(9)?,
+                policy_engine_mode: row.try_get_by_index(10)?,
+                compatibility_mode: row.try_get_by_index(11)?,
+                layout: row.try_get_by_index(12)?,
+                denied_action: row.try_get_by_index(13)?,
+            },
+        })
+    }
+}
+
 /// The bindings of each stage, with their flows, in one query; each list ordered by flow slug,
 /// then binding order.
 pub async fn bindings_of_stages(
     conn: &impl ConnectionTrait,
     stage_ids: &[Uuid],
 ) -> Result<HashMap<Uuid, Vec<Binding>>, DbErr> {
+    use flow::Column as F;
+    use flow_stage_binding::Column as B;
     let mut by_stage: HashMap<Uuid, Vec<Binding>> = HashMap::new();
     if stage_ids.is_empty() {
         return Ok(by_stage);
     }
-    let rows = flow_stage_binding::Entity::find()
-        .find_also_related(flow::Entity)
-        .filter(flow_stage_binding::Column::Stage.is_in(stage_ids.iter().copied()))
-        .order_by_asc(flow::Column::Slug)
-        .order_by_asc(flow_stage_binding::Column::Order)
+    let rows: Vec<BindingRow> = flow_stage_binding::Entity::find()
+        .select_only()
+        .columns([B::Stage, B::FsbUuid, B::Order])
+        .columns([
+            F::FlowUuid,
+            F::PolicybindingmodelPtrId,
+            F::Name,
+            F::Slug,
+            F::Title,
+        ])
+        .columns([
+            F::Designation,
+            F::Background,
+            F::PolicyEngineMode,
+            F::CompatibilityMode,
+        ])
+        .columns([F::Layout, F::DeniedAction])
+        .join(
+            JoinType::InnerJoin,
+            flow_stage_binding::Relation::Flow.def(),
+        )
+        .filter(B::Stage.is_in(stage_ids.iter().copied()))
+        .order_by_asc(F::Slug)
+        .order_by_asc(B::Order)
+        .into_model()
         .all(conn)
         .await?;
-    for (binding, flow) in rows {
-        if let Some(flow) = flow {
-            by_stage.entry(binding.stage).or_default().push(Binding {
-                id: binding.fsb_uuid,
-                order: binding.order,
-                flow: flow.into(),
-            });
-        }
+    for row in rows {
+        by_stage.entry(row.stage).or_default().push(Binding {
+            id: row.binding,
+            order: row.order,
+            flow: row.flow.into(),
+        });
     }
     Ok(by_stage)
 }

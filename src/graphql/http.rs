@@ -43,7 +43,7 @@ pub async fn execute(
         Ok(body) => body,
         Err(rejection) => return not_graphql(rejection.status(), rejection.body_text()),
     };
-    let request = match parse_request(&body) {
+    let mut request = match parse_request(&body) {
         Ok(request) => request,
         Err(message) => return not_graphql(StatusCode::BAD_REQUEST, message),
     };
@@ -55,6 +55,7 @@ pub async fn execute(
             return Json(json!({ "data": null, "errors": [error] })).into_response();
         }
     };
+    state.parsed_queries.prepare(&mut request);
     let request = request
         .data(FlowStages::new(state.db.clone(), principal.clone()))
         .data(RequestContext {

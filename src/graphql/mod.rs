@@ -1,6 +1,7 @@
 //! The GraphQL front: the same use cases as REST under GraphQL's names. Resolvers only
 //! translate; the rules live in `stages`.
 
+mod documents;
 mod error;
 mod http;
 mod loaders;
@@ -8,6 +9,7 @@ mod playground;
 mod schema;
 mod types;
 
+pub use documents::ParsedQueries;
 pub use schema::{ApiSchema, build_schema};
 
 use axum::Router;

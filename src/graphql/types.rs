@@ -60,7 +60,9 @@ pub enum UsedByAction {
 /// A captcha stage. It has no private key: that is write-only.
 pub struct CaptchaStageObject(pub CaptchaStage);
 
-#[Object(name = "CaptchaStage")]
+// Serial: the fields are plain reads, so resolving them one after another costs less than
+// scheduling each as a concurrent future (a page of 100 stages has thousands of fields).
+#[Object(name = "CaptchaStage", serial)]
 impl CaptchaStageObject {
     /// The stage UUID (REST's `pk`).
     async fn id(&self) -> Uuid {
@@ -124,7 +126,7 @@ impl CaptchaStageObject {
 
 pub struct FlowObject(pub Flow);
 
-#[Object(name = "Flow")]
+#[Object(name = "Flow", serial)]
 impl FlowObject {
     async fn id(&self) -> Uuid {
         self.0.id

@@ -57,7 +57,11 @@ pub struct CaptchaStageOut {
 impl From<CaptchaStage> for CaptchaStageOut {
     fn from(stage: CaptchaStage) -> Self {
         CaptchaStageOut {
-            flow_set: stage.flows().map(FlowSetOut::from).collect(),
+            flow_set: stage
+                .bindings
+                .into_iter()
+                .map(|binding| FlowSetOut::from(binding.flow))
+                .collect(),
             pk: stage.id,
             name: stage.name,
             component: stages::COMPONENT,
@@ -111,19 +115,19 @@ pub struct FlowSetOut {
     pub denied_action: &'static str,
 }
 
-impl From<&Flow> for FlowSetOut {
-    fn from(flow: &Flow) -> Self {
+impl From<Flow> for FlowSetOut {
+    fn from(flow: Flow) -> Self {
         FlowSetOut {
+            background: flow.background_url(),
+            export_url: flow.export_url(),
             pk: flow.id,
             policybindingmodel_ptr_id: flow.policybindingmodel_ptr_id,
-            name: flow.name.clone(),
-            slug: flow.slug.clone(),
-            title: flow.title.clone(),
+            name: flow.name,
+            slug: flow.slug,
+            title: flow.title,
             designation: flow.designation.value(),
-            background: flow.background_url(),
             policy_engine_mode: flow.policy_engine_mode.value(),
             compatibility_mode: flow.compatibility_mode,
-            export_url: flow.export_url(),
             layout: flow.layout.value(),
             denied_action: flow.denied_action.value(),
         }

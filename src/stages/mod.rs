@@ -19,7 +19,7 @@ use crate::error::{NO_CAPTCHA_STAGE, ServiceError};
 use crate::flows::{self, Binding, Flow};
 use crate::pagination::{Page, PageRequest};
 use input::StageCheck;
-use store::StageRecord;
+use store::{StageRecord, StageRow};
 
 /// What a front end could read of a request. Its errors (a body that is not JSON, an id that is
 /// not a UUID) are reported only after the permission check, as authentik does.
@@ -70,18 +70,17 @@ pub struct UsedBy {
 }
 
 impl CaptchaStage {
-    fn from_record(record: StageRecord, bindings: Vec<Binding>) -> Self {
-        let captcha = record.captcha;
+    fn new(row: StageRow, bindings: Vec<Binding>) -> Self {
         CaptchaStage {
-            id: record.stage.stage_uuid,
-            name: record.stage.name,
-            public_key: captcha.public_key,
-            js_url: captcha.js_url,
-            api_url: captcha.api_url,
-            interactive: captcha.interactive,
-            score_min_threshold: captcha.score_min_threshold,
-            score_max_threshold: captcha.score_max_threshold,
-            error_on_invalid_score: captcha.error_on_invalid_score,
+            id: row.id,
+            name: row.name,
+            public_key: row.public_key,
+            js_url: row.js_url,
+            api_url: row.api_url,
+            interactive: row.interactive,
+            score_min_threshold: row.score_min_threshold,
+            score_max_threshold: row.score_max_threshold,
+            error_on_invalid_score: row.error_on_invalid_score,
             bindings,
         }
     }
@@ -204,7 +203,7 @@ async fn try_create(
     let mut bindings = flows::bind_new_flows(&txn, record.id(), flow_set).await?;
     txn.commit().await?;
     bindings.sort_by(|a, b| (&a.flow.slug, a.order).cmp(&(&b.flow.slug, b.order)));
-    Ok(CaptchaStage::from_record(record, bindings))
+    Ok(CaptchaStage::new(record.into(), bindings))
 }
 
 /// `PUT` (replace) and `PATCH` (update) of one stage; `updateCaptchaStage`,
@@ -229,7 +228,7 @@ async fn try_update(
     check_database: bool,
 ) -> Result<CaptchaStage, WriteError> {
     let txn = db.begin_write().await?;
-    let before = store::load(&txn, id)
+    let before = store::load_record(&txn, id)
         .await?
         .ok_or(ServiceError::NotFound(NO_CAPTCHA_STAGE))?;
     // The stage must exist before the body is looked at: authentik answers 404 before 400.
@@ -250,7 +249,7 @@ async fn try_update(
         None => current,
     };
     txn.commit().await?;
-    Ok(CaptchaStage::from_record(after, bindings))
+    Ok(CaptchaStage::new(after.into(), bindings))
 }
 
 /// `DELETE`, `deleteCaptchaStage`: the stage, its captcha row and its bindings; never flows.
@@ -360,17 +359,14 @@ async fn load_with_bindings(db: &Db, ids: &[Uuid]) -> Result<Vec<CaptchaStage>, 
     with_bindings(db, records).await
 }
 
-async fn with_bindings(
-    db: &Db,
-    records: Vec<StageRecord>,
-) -> Result<Vec<CaptchaStage>, ServiceError> {
-    let ids: Vec<Uuid> = records.iter().map(StageRecord::id).collect();
+async fn with_bindings(db: &Db, rows: Vec<StageRow>) -> Result<Vec<CaptchaStage>, ServiceError> {
+    let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
     let mut bindings = flows::bindings_of_stages(&db.reader, &ids).await?;
-    Ok(records
+    Ok(rows
         .into_iter()
-        .map(|record| {
-            let own = bindings.remove(&record.id()).unwrap_or_default();
-            CaptchaStage::from_record(record, own)
+        .map(|row| {
+            let own = bindings.remove(&row.id).unwrap_or_default();
+            CaptchaStage::new(row, own)
         })
         .collect())
 }

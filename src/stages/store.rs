@@ -3,8 +3,9 @@
 use entity::{captcha_stage, stage};
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, JoinType,
-    Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, RelationTrait, Select,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
+    IntoActiveModel, JoinType, Order, PaginatorTrait, QueryFilter, QueryOrder, QueryResult,
+    QuerySelect, RelationTrait, Select, SelectModel, Selector,
 };
 use uuid::Uuid;
 
@@ -137,34 +138,95 @@ fn joined() -> Select<captcha_stage::Entity> {
     captcha_stage::Entity::find().join(JoinType::InnerJoin, captcha_stage::Relation::Stage.def())
 }
 
-fn records(rows: Vec<(captcha_stage::Model, Option<stage::Model>)>) -> Vec<StageRecord> {
-    rows.into_iter()
-        .filter_map(|(captcha, stage)| {
-            Some(StageRecord {
-                stage: stage?,
-                captcha,
-            })
+/// A stage as it is shown: every column but the private key, decoded by position (decoding
+/// by name cost a page of 100 stages thousands of name lookups).
+#[derive(Clone, Debug)]
+pub struct StageRow {
+    pub id: Uuid,
+    pub name: String,
+    pub public_key: String,
+    pub js_url: String,
+    pub api_url: String,
+    pub interactive: bool,
+    pub score_min_threshold: f64,
+    pub score_max_threshold: f64,
+    pub error_on_invalid_score: bool,
+}
+
+impl FromQueryResult for StageRow {
+    fn from_query_result(row: &QueryResult, _prefix: &str) -> Result<Self, DbErr> {
+        Ok(StageRow {
+            id: row.try_get_by_index(0)?,
+            name: row.try_get_by_index(1)?,
+            public_key: row.try_get_by_index(2)?,
+            js_url: row.try_get_by_index(3)?,
+            api_url: row.try_get_by_index(4)?,
+            interactive: row.try_get_by_index(5)?,
+            score_min_threshold: row.try_get_by_index(6)?,
+            score_max_threshold: row.try_get_by_index(7)?,
+            error_on_invalid_score: row.try_get_by_index(8)?,
         })
-        .collect()
-}
-
-pub async fn load(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<StageRecord>, DbErr> {
-    Ok(load_many(conn, &[id]).await?.pop())
-}
-
-pub async fn load_many(
-    conn: &impl ConnectionTrait,
-    ids: &[Uuid],
-) -> Result<Vec<StageRecord>, DbErr> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
     }
+}
+
+impl From<StageRecord> for StageRow {
+    fn from(record: StageRecord) -> Self {
+        let captcha = record.captcha;
+        StageRow {
+            id: record.stage.stage_uuid,
+            name: record.stage.name,
+            public_key: captcha.public_key,
+            js_url: captcha.js_url,
+            api_url: captcha.api_url,
+            interactive: captcha.interactive,
+            score_min_threshold: captcha.score_min_threshold,
+            score_max_threshold: captcha.score_max_threshold,
+            error_on_invalid_score: captcha.error_on_invalid_score,
+        }
+    }
+}
+
+/// The columns of a [`StageRow`], in its order.
+fn select_rows(query: Select<captcha_stage::Entity>) -> Selector<SelectModel<StageRow>> {
+    use captcha_stage::Column as C;
+    query
+        .select_only()
+        .column(stage::Column::StageUuid)
+        .column(stage::Column::Name)
+        .columns([C::PublicKey, C::JsUrl, C::ApiUrl, C::Interactive])
+        .columns([
+            C::ScoreMinThreshold,
+            C::ScoreMaxThreshold,
+            C::ErrorOnInvalidScore,
+        ])
+        .into_model()
+}
+
+/// The whole stored stage, private key included, for a write to start from.
+pub async fn load_record(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<StageRecord>, DbErr> {
     let rows = joined()
-        .filter(captcha_stage::Column::StagePtrId.is_in(ids.iter().copied()))
+        .filter(captcha_stage::Column::StagePtrId.eq(id))
         .select_also(stage::Entity)
         .all(conn)
         .await?;
-    Ok(records(rows))
+    Ok(rows.into_iter().find_map(|(captcha, stage)| {
+        Some(StageRecord {
+            stage: stage?,
+            captcha,
+        })
+    }))
+}
+
+pub async fn load_many(conn: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<StageRow>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    select_rows(joined().filter(captcha_stage::Column::StagePtrId.is_in(ids.iter().copied())))
+        .all(conn)
+        .await
 }
 
 /// The filters of the list endpoint.
@@ -244,16 +306,12 @@ pub async fn page(
     filter: &StageFilter,
     offset: u64,
     limit: u64,
-) -> Result<Vec<StageRecord>, DbErr> {
+) -> Result<Vec<StageRow>, DbErr> {
     let mut query = filtered(filter);
     for (expr, order) in ordering(filter.ordering.as_deref()) {
         query = query.order_by(expr, order);
     }
-    let rows = query
-        .offset(offset)
-        .limit(limit)
-        .select_also(stage::Entity)
+    select_rows(query.offset(offset).limit(limit))
         .all(conn)
-        .await?;
-    Ok(records(rows))
+        .await
 }
