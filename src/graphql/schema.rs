@@ -31,15 +31,32 @@ fn request<'a>(ctx: &Context<'a>) -> &'a RequestContext {
     ctx.data_unchecked::<RequestContext>()
 }
 
-/// Registers the flows a response will show, so that their `stages` load in one batch.
-fn show_flows<'a>(ctx: &Context<'_>, flows: impl IntoIterator<Item = &'a Flow>) {
-    ctx.data_unchecked::<FlowStages>()
-        .register(flows.into_iter().map(|flow| flow.id));
+/// Registers the flows a response will show, so that their `stages` load in one batch; only
+/// when the query asks for `stages` at `path` below the current field.
+fn show_flows<'a>(ctx: &Context<'_>, path: &[&str], flows: impl IntoIterator<Item = &'a Flow>) {
+    let selection = path
+        .iter()
+        .fold(ctx.look_ahead(), |at, name| at.field(name));
+    if selection.exists() {
+        ctx.data_unchecked::<FlowStages>()
+            .register(flows.into_iter().map(|flow| flow.id));
+    }
 }
 
-fn show_stages<'a>(ctx: &Context<'_>, stages: impl IntoIterator<Item = &'a CaptchaStage>) {
-    show_flows(ctx, stages.into_iter().flat_map(CaptchaStage::flows));
+fn show_stages<'a>(
+    ctx: &Context<'_>,
+    path: &[&str],
+    stages: impl IntoIterator<Item = &'a CaptchaStage>,
+) {
+    show_flows(ctx, path, stages.into_iter().flat_map(CaptchaStage::flows));
 }
+
+/// Where `Flow.stages` sits below a field returning a stage, a page of stages, a flow, a page
+/// of flows.
+const STAGE_FLOWS: &[&str] = &["flowSet", "stages"];
+const PAGE_FLOWS: &[&str] = &["results", "flowSet", "stages"];
+const FLOW: &[&str] = &["stages"];
+const FLOW_PAGE: &[&str] = &["results", "stages"];
 
 /// Builds the schema; needs no database (the SDL export runs without one).
 pub fn build_schema() -> ApiSchema {
@@ -70,7 +87,7 @@ impl QueryRoot {
         let stage = stages::find_captcha_stage(db, principal, Ok(id))
             .await
             .gql()?;
-        show_stages(ctx, &stage);
+        show_stages(ctx, STAGE_FLOWS, &stage);
         Ok(stage.map(CaptchaStageObject))
     }
 
@@ -97,7 +114,7 @@ impl QueryRoot {
             stages::list_captcha_stages(db, principal, &filter, &page_request(page, page_size))
                 .await
                 .gql()?;
-        show_stages(ctx, &page.results);
+        show_stages(ctx, PAGE_FLOWS, &page.results);
         Ok(page.into())
     }
 
@@ -109,7 +126,7 @@ impl QueryRoot {
     ) -> async_graphql::Result<Option<FlowObject>> {
         let RequestContext { db, principal } = request(ctx);
         let flow = stages::find_flow(db, principal, &slug).await.gql()?;
-        show_flows(ctx, &flow);
+        show_flows(ctx, FLOW, &flow);
         Ok(flow.map(FlowObject))
     }
 
@@ -130,7 +147,7 @@ impl QueryRoot {
         )
         .await
         .gql()?;
-        show_flows(ctx, &page.results);
+        show_flows(ctx, FLOW_PAGE, &page.results);
         Ok(page.into())
     }
 }
@@ -149,7 +166,7 @@ impl MutationRoot {
         let stage = stages::create_captcha_stage(db, principal, Ok(input.into()))
             .await
             .gql()?;
-        show_stages(ctx, [&stage]);
+        show_stages(ctx, STAGE_FLOWS, [&stage]);
         Ok(CaptchaStageObject(stage))
     }
 
@@ -165,7 +182,7 @@ impl MutationRoot {
             stages::update_captcha_stage(db, principal, Ok(id), Ok(input.into()), WriteMode::Patch)
                 .await
                 .gql()?;
-        show_stages(ctx, [&stage]);
+        show_stages(ctx, STAGE_FLOWS, [&stage]);
         Ok(CaptchaStageObject(stage))
     }
 
@@ -186,7 +203,7 @@ impl MutationRoot {
         )
         .await
         .gql()?;
-        show_stages(ctx, [&stage]);
+        show_stages(ctx, STAGE_FLOWS, [&stage]);
         Ok(CaptchaStageObject(stage))
     }
 
