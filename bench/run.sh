@@ -19,9 +19,12 @@
 #   SERVICE_RUST_LOG            RUST_LOG of the service (unset: the service's default, info)
 #   SERVICE_ENV, BASELINE_ENV   extra VAR=value words for a server's environment, e.g.
 #                               LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
-#   SERVICE_PG_PARAMS           query parameters for the service's PostgreSQL URL, e.g.
-#                               sslmode=disable (the baseline is built without TLS)
+#   SERVICE_PG_PARAMS           query parameters for the service's PostgreSQL URL; default
+#                               sslmode=disable, since the baseline is built without TLS and
+#                               the service would otherwise negotiate TLS to the local server
+#                               (set it to "" to measure the service with TLS)
 set -euo pipefail
+SERVICE_PG_PARAMS=${SERVICE_PG_PARAMS-sslmode=disable}
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
