@@ -52,7 +52,8 @@ pub async fn execute(
         Ok(principal) => principal,
         Err(err) => {
             let error = json!({ "message": err.to_string(), "extensions": { "code": code(&err) } });
-            return Json(json!({ "data": null, "errors": [error] })).into_response();
+            // Refused before execution: no `data` entry at all (GraphQL spec, "Response").
+            return Json(json!({ "errors": [error] })).into_response();
         }
     };
     state.parsed_queries.prepare(&mut request);
