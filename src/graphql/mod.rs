@@ -5,6 +5,7 @@ mod documents;
 mod error;
 mod http;
 mod loaders;
+mod plain;
 mod playground;
 mod schema;
 mod types;

@@ -6,9 +6,8 @@ use uuid::Uuid;
 
 use super::error::IntoGraphql;
 use super::loaders::FlowStages;
-use super::types::{
-    CaptchaStageObject, CreateCaptchaStageInput, FlowObject, PageObject, UpdateCaptchaStageInput,
-};
+use super::plain::{CaptchaStageObject, FlowObject};
+use super::types::{CreateCaptchaStageInput, PageObject, UpdateCaptchaStageInput};
 use crate::auth::Principal;
 use crate::db::Db;
 use crate::flows::Flow;
@@ -88,7 +87,7 @@ impl QueryRoot {
             .await
             .gql()?;
         show_stages(ctx, STAGE_FLOWS, &stage);
-        Ok(stage.map(CaptchaStageObject))
+        Ok(stage.map(CaptchaStageObject::from))
     }
 
     /// A page of captcha stages, with REST's list semantics (`ordering` is its comma list).
@@ -127,7 +126,7 @@ impl QueryRoot {
         let RequestContext { db, principal } = request(ctx);
         let flow = stages::find_flow(db, principal, &slug).await.gql()?;
         show_flows(ctx, FLOW, &flow);
-        Ok(flow.map(FlowObject))
+        Ok(flow.map(FlowObject::from))
     }
 
     /// A page of flows by slug; `search` matches name, slug, title and designation.
@@ -167,7 +166,7 @@ impl MutationRoot {
             .await
             .gql()?;
         show_stages(ctx, STAGE_FLOWS, [&stage]);
-        Ok(CaptchaStageObject(stage))
+        Ok(CaptchaStageObject::from(stage))
     }
 
     /// Changes the fields given (REST's PATCH).
@@ -183,7 +182,7 @@ impl MutationRoot {
                 .await
                 .gql()?;
         show_stages(ctx, STAGE_FLOWS, [&stage]);
-        Ok(CaptchaStageObject(stage))
+        Ok(CaptchaStageObject::from(stage))
     }
 
     /// Replaces the stage (REST's PUT): optional fields left out keep their values.
@@ -204,7 +203,7 @@ impl MutationRoot {
         .await
         .gql()?;
         show_stages(ctx, STAGE_FLOWS, [&stage]);
-        Ok(CaptchaStageObject(stage))
+        Ok(CaptchaStageObject::from(stage))
     }
 
     /// Deletes the stage and its bindings (never flows); returns its id.

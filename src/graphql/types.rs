@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::error::IntoGraphql;
 use super::loaders::FlowStages;
+use super::plain::{CaptchaStageObject, FlowObject};
 use crate::flows::{self, Flow, FlowInput};
 use crate::pagination;
 use crate::stages::{self, CaptchaStage, CaptchaStageInput};
@@ -57,13 +58,15 @@ pub enum UsedByAction {
     SetDefault,
 }
 
+// The resolvers of every field; `plain::CaptchaStageObject` answers simple selections
+// without them.
 /// A captcha stage. It has no private key: that is write-only.
-pub struct CaptchaStageObject(pub CaptchaStage);
+pub struct CaptchaStageFields(pub CaptchaStage);
 
 // Serial: the fields are plain reads, so resolving them one after another costs less than
 // scheduling each as a concurrent future (a page of 100 stages has thousands of fields).
 #[Object(name = "CaptchaStage", serial)]
-impl CaptchaStageObject {
+impl CaptchaStageFields {
     /// The stage UUID (REST's `pk`).
     async fn id(&self) -> Uuid {
         self.0.id
@@ -85,7 +88,7 @@ impl CaptchaStageObject {
     }
     /// The flows this stage is bound into, one entry per binding.
     async fn flow_set(&self) -> Vec<FlowObject> {
-        self.0.flows().cloned().map(FlowObject).collect()
+        self.0.flows().cloned().map(FlowObject::from).collect()
     }
     async fn public_key(&self) -> &str {
         &self.0.public_key
@@ -124,10 +127,10 @@ impl CaptchaStageObject {
     }
 }
 
-pub struct FlowObject(pub Flow);
+pub struct FlowFields(pub Flow);
 
 #[Object(name = "Flow", serial)]
-impl FlowObject {
+impl FlowFields {
     async fn id(&self) -> Uuid {
         self.0.id
     }
@@ -169,7 +172,7 @@ impl FlowObject {
     async fn stages(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<CaptchaStageObject>> {
         let batch = ctx.data_unchecked::<FlowStages>();
         let stages = batch.stages_of(self.0.id).await.gql()?;
-        Ok(stages.into_iter().map(CaptchaStageObject).collect())
+        Ok(stages.into_iter().map(CaptchaStageObject::from).collect())
     }
 }
 
@@ -223,18 +226,6 @@ impl<D, T: OutputType + From<D>> From<pagination::Page<D>> for PageObject<T> {
             pagination: page.pagination.into(),
             results: page.results.into_iter().map(T::from).collect(),
         }
-    }
-}
-
-impl From<CaptchaStage> for CaptchaStageObject {
-    fn from(stage: CaptchaStage) -> Self {
-        CaptchaStageObject(stage)
-    }
-}
-
-impl From<Flow> for FlowObject {
-    fn from(flow: Flow) -> Self {
-        FlowObject(flow)
     }
 }
 

@@ -361,3 +361,63 @@ async fn pages_of_stages_load_in_constant_queries() {
         );
     }
 }
+
+/// Plain selections are answered by a fast path; the same selection through a fragment goes
+/// through every field's resolver. Both must give the same response, aliases and all.
+#[tokio::test]
+async fn plain_selections_answer_as_the_full_resolvers() {
+    for app in apps().await {
+        for i in 0..3 {
+            let mut request = minimal(&format!("same {i}"));
+            request["flow_set"] = json!([flow(&format!("s-{i}-a")), flow(&format!("s-{i}-b"))]);
+            request["score_min_threshold"] = json!(0.125 * i as f64);
+            app.create_stage(&request).await;
+        }
+        let stage_fields = "__typename id name component verboseName verboseNamePlural
+            metaModelName publicKey jsUrl apiUrl interactive scoreMinThreshold scoreMaxThreshold
+            errorOnInvalidScore alias: name";
+        let flow_fields = "__typename id policybindingmodelPtrId name slug title designation
+            background policyEngineMode compatibilityMode exportUrl layout deniedAction other: slug";
+        let plain = app
+            .graphql(
+                &format!("{{ captchaStages {{ results {{ {stage_fields} flowSet {{ {flow_fields} }} }} }} }}"),
+                json!({}),
+            )
+            .await;
+        // Fragments send both objects through the full resolvers.
+        let full = app
+            .graphql(
+                &format!(
+                    "{{ captchaStages {{ results {{ ... on CaptchaStage {{ {stage_fields}
+                       flowSet {{ ... on Flow {{ {flow_fields} }} }} }} }} }} }}"
+                ),
+                json!({}),
+            )
+            .await;
+        assert!(plain.get("errors").is_none(), "{plain}");
+        assert_eq!(
+            plain["data"]["captchaStages"]["results"]
+                .as_array()
+                .unwrap()
+                .len(),
+            3
+        );
+        assert_eq!(plain.to_string(), full.to_string());
+        // A selection with a field that is not a plain read takes the full path for that object.
+        let mixed = app
+            .graphql(
+                "{ captchaStages { results { name usedBy { action } flowSet { slug stages { name } } } } }",
+                json!({}),
+            )
+            .await;
+        assert!(mixed.get("errors").is_none(), "{mixed}");
+        assert_eq!(
+            mixed["data"]["captchaStages"]["results"][0]["flowSet"][0]["stages"][0]["name"],
+            "same 0"
+        );
+        assert_eq!(
+            mixed["data"]["captchaStages"]["results"][0]["usedBy"][0]["action"],
+            "CASCADE_MANY"
+        );
+    }
+}
