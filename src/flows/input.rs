@@ -152,10 +152,10 @@ pub fn check_flow_set(items: &[Field<FlowInput>]) -> Vec<FlowItemCheck> {
         .map(|item| match item {
             Field::Given(input) => {
                 let mut check = check_item(input);
-                if let Some(slug) = &check.slug {
-                    if !seen.insert(slug.clone()) {
-                        check.mark_slug_taken();
-                    }
+                if let Some(slug) = &check.slug
+                    && !seen.insert(slug.clone())
+                {
+                    check.mark_slug_taken();
                 }
                 check
             }

@@ -148,10 +148,10 @@ impl StageCheck {
         own_stage: Option<Uuid>,
         own_slugs: &HashSet<String>,
     ) -> Result<(), DbErr> {
-        if let Some(name) = &self.changes.name {
-            if super::store::name_taken(conn, name, own_stage).await? {
-                add_message(&mut self.errors, STAGE_FIELDS, "name", NAME_TAKEN);
-            }
+        if let Some(name) = &self.changes.name
+            && super::store::name_taken(conn, name, own_stage).await?
+        {
+            add_message(&mut self.errors, STAGE_FIELDS, "name", NAME_TAKEN);
         }
         let Some(items) = &mut self.flow_items else {
             return Ok(());
@@ -177,13 +177,13 @@ impl StageCheck {
     /// Every error, in field order; `flow_set` items aligned with the input (`{}` when valid).
     pub fn into_errors(self) -> FieldErrors {
         let mut errors = self.errors;
-        if let Some(items) = self.flow_items {
-            if !items.iter().all(FlowItemCheck::is_valid) {
-                errors.insert(
-                    "flow_set".to_string(),
-                    ErrorTree::Items(items.iter().map(FlowItemCheck::to_tree).collect()),
-                );
-            }
+        if let Some(items) = self.flow_items
+            && !items.iter().all(FlowItemCheck::is_valid)
+        {
+            errors.insert(
+                "flow_set".to_string(),
+                ErrorTree::Items(items.iter().map(FlowItemCheck::to_tree).collect()),
+            );
         }
         let position = |key: &str| STAGE_FIELDS.iter().position(|f| *f == key);
         errors.sort_by(|a, _, b, _| position(a).cmp(&position(b)));

@@ -240,10 +240,10 @@ pub struct StageFilter {
 
 /// The columns `ordering` may name; anything else is dropped.
 fn ordering_column(field: &str) -> Option<sea_orm::sea_query::SimpleExpr> {
-    let column = |c: captcha_stage::Column| Expr::col((captcha_stage::Entity, c)).into();
+    let column = |c: captcha_stage::Column| Expr::col((captcha_stage::Entity, c));
     Some(match field {
-        "pk" => Expr::col((stage::Entity, stage::Column::StageUuid)).into(),
-        "name" => Expr::col((stage::Entity, stage::Column::Name)).into(),
+        "pk" => Expr::col((stage::Entity, stage::Column::StageUuid)),
+        "name" => Expr::col((stage::Entity, stage::Column::Name)),
         "public_key" => column(captcha_stage::Column::PublicKey),
         "js_url" => column(captcha_stage::Column::JsUrl),
         "api_url" => column(captcha_stage::Column::ApiUrl),

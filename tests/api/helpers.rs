@@ -188,7 +188,13 @@ impl TestApp {
 
     pub async fn create_stage(&self, body: &Value) -> Value {
         let resp = self.post(STAGES, body).await;
-        assert_eq!(resp.status, StatusCode::CREATED, "{}", resp.text);
+        assert_eq!(
+            resp.status,
+            StatusCode::CREATED,
+            "{:?}: {}",
+            self.backend,
+            resp.text
+        );
         resp.body
     }
 
