@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::DefaultBodyLimit;
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -95,8 +94,8 @@ pub fn app(state: AppState) -> Router {
         .merge(graphql::router())
         .merge(health::router())
         .fallback(not_found)
+        // Bounds every body once, before routing; extractors then read at most BODY_LIMIT.
         .layer(middleware::from_fn(read_body_first))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             REQUEST_TIMEOUT,

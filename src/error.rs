@@ -26,10 +26,7 @@ impl ErrorTree {
 
     /// `{"non_field_errors": [text]}`: DRF's shape for an object that is wrong as a whole.
     pub fn non_field(text: impl Into<String>) -> Self {
-        ErrorTree::Fields(IndexMap::from([(
-            NON_FIELD_ERRORS.to_string(),
-            ErrorTree::message(text),
-        )]))
+        ErrorTree::Fields(non_field_errors(text))
     }
 
     /// The same tree with every field name passed through `rename` (GraphQL shows camelCase).
@@ -52,6 +49,11 @@ pub fn rename_fields(fields: &FieldErrors, rename: &impl Fn(&str) -> String) -> 
 }
 
 pub const NON_FIELD_ERRORS: &str = "non_field_errors";
+
+/// The field map `{"non_field_errors": [text]}`.
+pub fn non_field_errors(text: impl Into<String>) -> FieldErrors {
+    IndexMap::from([(NON_FIELD_ERRORS.to_string(), ErrorTree::message(text))])
+}
 
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -89,13 +91,6 @@ pub const NO_CAPTCHA_STAGE: &str = "No CaptchaStage matches the given query.";
 pub const NOT_FOUND: &str = "Not found.";
 
 impl ServiceError {
-    pub fn validation(field: &str, message: impl Into<String>) -> Self {
-        ServiceError::Validation(IndexMap::from([(
-            field.to_string(),
-            ErrorTree::message(message),
-        )]))
-    }
-
     /// Logs an unexpected failure (never with request data) and hides it from the client.
     pub fn internal(context: &str, cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "{context}");

@@ -150,6 +150,11 @@ pub fn add_message(errors: &mut FieldErrors, order: &[&str], name: &str, message
             errors.insert(name.to_string(), ErrorTree::message(message));
         }
     }
+    sort_fields(errors, order);
+}
+
+/// Puts the fields of `errors` in the declared `order` (DRF reports them in field order).
+pub fn sort_fields(errors: &mut FieldErrors, order: &[&str]) {
     let position = |key: &str| order.iter().position(|f| *f == key).unwrap_or(usize::MAX);
     errors.sort_by(|a, _, b, _| position(a).cmp(&position(b)));
 }

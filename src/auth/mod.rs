@@ -52,7 +52,6 @@ impl Permission {
 /// Who is calling: the token that authenticated the request and what it may do.
 #[derive(Clone, Debug)]
 pub struct Principal {
-    pub token_name: String,
     superuser: bool,
     permissions: Vec<Permission>,
 }
@@ -82,13 +81,8 @@ pub fn bearer_credential(header: Option<&[u8]>) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && parts.next().is_none()).then_some(credential)
 }
 
-type TokenRow = (
-    String,
-    String,
-    bool,
-    Option<chrono::DateTime<chrono::Utc>>,
-    bool,
-);
+/// permissions, superuser, expires, revoked
+type TokenRow = (String, bool, Option<chrono::DateTime<chrono::Utc>>, bool);
 
 /// Authenticates a request by its `Authorization` header: one indexed lookup by hash.
 pub async fn authenticate(
@@ -98,27 +92,19 @@ pub async fn authenticate(
     let credential = bearer_credential(authorization).ok_or(ServiceError::NotAuthenticated)?;
     use api_token::Column as T;
     // Only what a request needs, decoded by position: this runs on every request.
-    let (token_name, permissions, superuser, expires, revoked): TokenRow =
-        api_token::Entity::find()
-            .select_only()
-            .columns([
-                T::Name,
-                T::Permissions,
-                T::Superuser,
-                T::Expires,
-                T::Revoked,
-            ])
-            .filter(T::TokenHash.eq(hash_token(credential)))
-            .into_tuple()
-            .one(conn)
-            .await?
-            .ok_or(ServiceError::InvalidToken)?;
+    let (permissions, superuser, expires, revoked): TokenRow = api_token::Entity::find()
+        .select_only()
+        .columns([T::Permissions, T::Superuser, T::Expires, T::Revoked])
+        .filter(T::TokenHash.eq(hash_token(credential)))
+        .into_tuple()
+        .one(conn)
+        .await?
+        .ok_or(ServiceError::InvalidToken)?;
     let expired = expires.is_some_and(|at| at <= chrono::Utc::now());
     if revoked || expired {
         return Err(ServiceError::InvalidToken);
     }
     Ok(Principal {
-        token_name,
         superuser,
         permissions: permissions
             .split_whitespace()

@@ -7,7 +7,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde_json::{Map, Value};
 
-use crate::error::{ErrorTree, ServiceError};
+use crate::error::{ErrorTree, ServiceError, non_field_errors};
 use crate::flows::FlowInput;
 use crate::stages::{CaptchaStageInput, Submitted};
 use crate::validation::{
@@ -55,10 +55,7 @@ pub fn json_object(
 }
 
 fn non_field(message: impl Into<String>) -> ServiceError {
-    match ErrorTree::non_field(message) {
-        ErrorTree::Fields(fields) => ServiceError::Validation(fields),
-        _ => unreachable!("non_field builds a field map"),
-    }
+    ServiceError::Validation(non_field_errors(message))
 }
 
 /// Python's JSON parser also reads the bare literals `NaN`, `Infinity` and `-Infinity`; they

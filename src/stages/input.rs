@@ -185,8 +185,7 @@ impl StageCheck {
                 ErrorTree::Items(items.iter().map(FlowItemCheck::to_tree).collect()),
             );
         }
-        let position = |key: &str| STAGE_FIELDS.iter().position(|f| *f == key);
-        errors.sort_by(|a, _, b, _| position(a).cmp(&position(b)));
+        validation::sort_fields(&mut errors, STAGE_FIELDS);
         errors
     }
 }

@@ -5,7 +5,7 @@
 mod input;
 mod store;
 
-pub use input::{CaptchaStageInput, STAGE_FIELDS, StageChanges, WriteMode};
+pub use input::{CaptchaStageInput, STAGE_FIELDS, WriteMode};
 pub use store::StageFilter;
 
 use std::collections::{HashMap, HashSet};
