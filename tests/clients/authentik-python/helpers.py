@@ -2,19 +2,16 @@
 for authentik's generated Python client (authentik-client 2025.10.4, used unchanged)."""
 
 import json
-import os
-import socket
-import sqlite3
-import subprocess
 import uuid
-from dataclasses import dataclass
+import sqlite3
+import sys
 from pathlib import Path
 
 from authentik_client import ApiClient, Configuration, StagesApi
 from authentik_client.exceptions import ApiException
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-BINARY = Path(os.environ.get("STAGES_API_BIN", REPO_ROOT / "target" / "debug" / "stages-api"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from stages_server import RunningServer  # noqa: E402
 
 VIEW = "authentik_stages_captcha.view_captchastage"
 ADD = "authentik_stages_captcha.add_captchastage"
@@ -23,39 +20,10 @@ DELETE = "authentik_stages_captcha.delete_captchastage"
 ALL_PERMISSIONS = (VIEW, ADD, CHANGE, DELETE)
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Server:
-    port: int
-    base_url: str
-    database_url: str
-    database_file: Path
-    token: str
-
+class Server(RunningServer):
     @property
     def api_base(self) -> str:
         return f"{self.base_url}/api/v3"
-
-    def create_token(self, *permissions: str) -> str:
-        """`stages-api token create` against the server's database; prints the token alone."""
-        args = [str(BINARY), "token", "create", "--name", f"pytest-{uuid.uuid4().hex[:8]}"]
-        for permission in permissions:
-            args += ["--permission", permission]
-        out = subprocess.run(
-            args,
-            env={**os.environ, "DATABASE_URL": self.database_url},
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        token = out.stdout.strip()
-        assert token and "\n" not in token
-        return token
 
     def stored_private_key(self, stage_name: str) -> str:
         """The private key as stored: no API returns it, so the database is the only witness."""

@@ -1,13 +1,8 @@
 """Starts the real stages-api binary on a free port and a fresh SQLite file, and gives the tests
 gql clients that run the operations in operations/*.graphql, typed by the checked-in schema."""
 
-import os
 import secrets
-import socket
-import subprocess
-import tempfile
-import time
-import urllib.request
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +14,6 @@ SUITE = Path(__file__).resolve().parent
 REPO = SUITE.parents[2]
 SCHEMA_FILE = REPO / "schema.graphql"
 OPERATIONS_DIR = SUITE / "operations"
-BINARY = Path(os.environ.get("STAGES_API_BIN", REPO / "target" / "debug" / "stages-api"))
 VIEW = "authentik_stages_captcha.view_captchastage"
 
 
@@ -30,70 +24,14 @@ def operation_files():
 OPERATIONS = {path.stem: path.read_text() for path in operation_files()}
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Service:
-    def __init__(self, base_url, database_url, token):
-        self.base_url = base_url
-        self.database_url = database_url
-        self.token = token
-
-    def create_token(self, name, *permissions):
-        """`stages-api token create`, which prints the token alone on stdout."""
-        args = [str(BINARY), "token", "create", "--name", name]
-        for permission in permissions:
-            args += ["--permission", permission]
-        env = {**os.environ, "DATABASE_URL": self.database_url}
-        out = subprocess.run(args, env=env, check=True, capture_output=True, text=True).stdout
-        lines = out.splitlines()
-        assert len(lines) == 1, "token create prints the token alone on one line"
-        return lines[0].strip()
+sys.path.insert(0, str(REPO / "tests" / "clients"))
+from stages_server import running_server  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def service():
-    assert BINARY.exists(), f"{BINARY} is missing: run `cargo build` first"
-    tmp = tempfile.TemporaryDirectory(prefix="stages-gql-")
-    port = free_port()
-    database_url = f"sqlite://{tmp.name}/stages.db?mode=rwc"
-    token = secrets.token_urlsafe(32)
-    log = open(Path(tmp.name) / "server.log", "w")
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "LISTEN_ADDR": f"127.0.0.1:{port}",
-        "BOOTSTRAP_TOKEN": token,
-        "RUST_LOG": "warn",
-    }
-    process = subprocess.Popen([str(BINARY), "serve"], env=env, stdout=log, stderr=log)
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        # Up to about 30 s for the binary to migrate and listen.
-        for _ in range(300):
-            if process.poll() is not None:
-                raise RuntimeError(f"stages-api exited with {process.returncode}")
-            try:
-                with urllib.request.urlopen(f"{base_url}/-/health/ready/", timeout=1) as res:
-                    if res.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("stages-api did not become ready")
-        yield Service(base_url, database_url, token)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-        tmp.cleanup()
+    with running_server("stages-gql-", RUST_LOG="warn") as server:
+        yield server
 
 
 class Api:

@@ -113,7 +113,7 @@ def test_unauthenticated(make_api, api, tag, authorization, message, operation):
 
 @pytest.fixture(scope="module")
 def viewer(service, make_api):
-    token = service.create_token("gql-viewer", VIEW)
+    token = service.create_token(VIEW, name="gql-viewer")
     return make_api(f"Bearer {token}")
 
 
