@@ -19,7 +19,7 @@ use crate::error::{NO_CAPTCHA_STAGE, ServiceError};
 use crate::flows::{self, Binding, Flow};
 use crate::pagination::{Page, PageRequest};
 use input::StageCheck;
-use store::{StageRecord, StageRow};
+use store::StageRecord;
 
 /// What a front end could read of a request. Its errors (a body that is not JSON, an id that is
 /// not a UUID) are reported only after the permission check, as authentik does.
@@ -70,21 +70,6 @@ pub struct UsedBy {
 }
 
 impl CaptchaStage {
-    fn new(row: StageRow, bindings: Vec<Binding>) -> Self {
-        CaptchaStage {
-            id: row.id,
-            name: row.name,
-            public_key: row.public_key,
-            js_url: row.js_url,
-            api_url: row.api_url,
-            interactive: row.interactive,
-            score_min_threshold: row.score_min_threshold,
-            score_max_threshold: row.score_max_threshold,
-            error_on_invalid_score: row.error_on_invalid_score,
-            bindings,
-        }
-    }
-
     pub fn flows(&self) -> impl Iterator<Item = &Flow> {
         self.bindings.iter().map(|binding| &binding.flow)
     }
@@ -203,7 +188,7 @@ async fn try_create(
     let mut bindings = flows::bind_new_flows(&txn, record.id(), flow_set).await?;
     txn.commit().await?;
     bindings.sort_by(|a, b| (&a.flow.slug, a.order).cmp(&(&b.flow.slug, b.order)));
-    Ok(CaptchaStage::new(record.into(), bindings))
+    Ok(record.shown_with(bindings))
 }
 
 /// `PUT` (replace) and `PATCH` (update) of one stage; `updateCaptchaStage`,
@@ -249,7 +234,7 @@ async fn try_update(
         None => current,
     };
     txn.commit().await?;
-    Ok(CaptchaStage::new(after.into(), bindings))
+    Ok(after.shown_with(bindings))
 }
 
 /// `DELETE`, `deleteCaptchaStage`: the stage, its captcha row and its bindings; never flows.
@@ -359,14 +344,15 @@ async fn load_with_bindings(db: &Db, ids: &[Uuid]) -> Result<Vec<CaptchaStage>, 
     with_bindings(db, records).await
 }
 
-async fn with_bindings(db: &Db, rows: Vec<StageRow>) -> Result<Vec<CaptchaStage>, ServiceError> {
-    let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
+/// Adds each stage's bindings, loaded for all of them in one query.
+async fn with_bindings(
+    db: &Db,
+    mut stages: Vec<CaptchaStage>,
+) -> Result<Vec<CaptchaStage>, ServiceError> {
+    let ids: Vec<Uuid> = stages.iter().map(|stage| stage.id).collect();
     let mut bindings = flows::bindings_of_stages(&db.reader, &ids).await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| {
-            let own = bindings.remove(&row.id).unwrap_or_default();
-            CaptchaStage::new(row, own)
-        })
-        .collect())
+    for stage in &mut stages {
+        stage.bindings = bindings.remove(&stage.id).unwrap_or_default();
+    }
+    Ok(stages)
 }

@@ -9,10 +9,12 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::CaptchaStage;
 use super::input::{
     DEFAULT_API_URL, DEFAULT_JS_URL, DEFAULT_SCORE_MAX_THRESHOLD, DEFAULT_SCORE_MIN_THRESHOLD,
     StageChanges,
 };
+use crate::flows::Binding;
 use crate::pagination::{like_pattern, search_terms};
 
 /// A stored captcha stage: the base stage row and its captcha row.
@@ -138,24 +140,11 @@ fn joined() -> Select<captcha_stage::Entity> {
     captcha_stage::Entity::find().join(JoinType::InnerJoin, captcha_stage::Relation::Stage.def())
 }
 
-/// A stage as it is shown: every column but the private key, decoded by position (decoding
-/// by name cost a page of 100 stages thousands of name lookups).
-#[derive(Clone, Debug)]
-pub struct StageRow {
-    pub id: Uuid,
-    pub name: String,
-    pub public_key: String,
-    pub js_url: String,
-    pub api_url: String,
-    pub interactive: bool,
-    pub score_min_threshold: f64,
-    pub score_max_threshold: f64,
-    pub error_on_invalid_score: bool,
-}
-
-impl FromQueryResult for StageRow {
+/// A stored stage as it is shown, bindings still to be added: every column but the private key,
+/// decoded by position (decoding by name cost a page of 100 stages thousands of name lookups).
+impl FromQueryResult for CaptchaStage {
     fn from_query_result(row: &QueryResult, _prefix: &str) -> Result<Self, DbErr> {
-        Ok(StageRow {
+        Ok(CaptchaStage {
             id: row.try_get_by_index(0)?,
             name: row.try_get_by_index(1)?,
             public_key: row.try_get_by_index(2)?,
@@ -165,16 +154,18 @@ impl FromQueryResult for StageRow {
             score_min_threshold: row.try_get_by_index(6)?,
             score_max_threshold: row.try_get_by_index(7)?,
             error_on_invalid_score: row.try_get_by_index(8)?,
+            bindings: Vec::new(),
         })
     }
 }
 
-impl From<StageRecord> for StageRow {
-    fn from(record: StageRecord) -> Self {
-        let captcha = record.captcha;
-        StageRow {
-            id: record.stage.stage_uuid,
-            name: record.stage.name,
+impl StageRecord {
+    /// The stage as it is shown, with `bindings`: the private key stays behind.
+    pub fn shown_with(self, bindings: Vec<Binding>) -> CaptchaStage {
+        let captcha = self.captcha;
+        CaptchaStage {
+            id: self.stage.stage_uuid,
+            name: self.stage.name,
             public_key: captcha.public_key,
             js_url: captcha.js_url,
             api_url: captcha.api_url,
@@ -182,12 +173,13 @@ impl From<StageRecord> for StageRow {
             score_min_threshold: captcha.score_min_threshold,
             score_max_threshold: captcha.score_max_threshold,
             error_on_invalid_score: captcha.error_on_invalid_score,
+            bindings,
         }
     }
 }
 
-/// The columns of a [`StageRow`], in its order.
-fn select_rows(query: Select<captcha_stage::Entity>) -> Selector<SelectModel<StageRow>> {
+/// The columns `CaptchaStage::from_query_result` reads, in its order.
+fn select_rows(query: Select<captcha_stage::Entity>) -> Selector<SelectModel<CaptchaStage>> {
     use captcha_stage::Column as C;
     query
         .select_only()
@@ -220,7 +212,10 @@ pub async fn load_record(
     }))
 }
 
-pub async fn load_many(conn: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<StageRow>, DbErr> {
+pub async fn load_many(
+    conn: &impl ConnectionTrait,
+    ids: &[Uuid],
+) -> Result<Vec<CaptchaStage>, DbErr> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -306,7 +301,7 @@ pub async fn page(
     filter: &StageFilter,
     offset: u64,
     limit: u64,
-) -> Result<Vec<StageRow>, DbErr> {
+) -> Result<Vec<CaptchaStage>, DbErr> {
     let mut query = filtered(filter);
     for (expr, order) in ordering(filter.ordering.as_deref()) {
         query = query.order_by(expr, order);
