@@ -11,16 +11,14 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use http_body_util::LengthLimitError;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::timeout::TimeoutLayer;
 
 use crate::db::Db;
 use crate::error::{NOT_FOUND, ServiceError};
 use crate::graphql::{self, ApiSchema};
+use crate::limits::{BODY_LIMIT, MAX_HEADER_BYTES, MAX_URI_BYTES};
 use crate::rest::error::detail;
 use crate::{health, observability, rest};
 
-/// The largest request body read (authentik has none; 1 MiB is plenty for this API).
-pub const BODY_LIMIT: usize = 1024 * 1024;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
@@ -49,33 +47,69 @@ async fn not_found() -> Response {
     detail(StatusCode::NOT_FOUND, NOT_FOUND)
 }
 
-/// Reads the whole body (up to the limit) before routing. A handler that answers early (403,
-/// 404, 405) would otherwise leave unread bytes on a keep-alive connection, which the server
-/// can then only close, without telling the client; reading first keeps the connection usable.
-async fn read_body_first(request: Request, next: Next) -> Response {
-    let (parts, body) = request.into_parts();
-    match axum::body::to_bytes(body, BODY_LIMIT).await {
-        Ok(bytes) => {
-            next.run(Request::from_parts(parts, Body::from(bytes)))
-                .await
+/// An error raised before a handler runs, in the shape of the front end that owns the path: a
+/// GraphQL error body under `/graphql`, DRF's `{"detail": …}` everywhere else.
+fn refuse(path: &str, err: ServiceError) -> Response {
+    if path.starts_with("/graphql") {
+        graphql::http_error(err)
+    } else {
+        err.into_response()
+    }
+}
+
+/// Bounds what a request may send, before routing: the request target (414), the headers (431)
+/// and the body (413); and the time it may take (503). The whole body is read first: a handler
+/// that answers early (403, 404, 405) would otherwise leave unread bytes on a keep-alive
+/// connection, which the server can then only close without telling the client.
+async fn guard_request(request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    let target_len = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |target| target.as_str().len());
+    if target_len > MAX_URI_BYTES {
+        return refuse(&path, ServiceError::UriTooLong(MAX_URI_BYTES));
+    }
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return refuse(&path, ServiceError::HeadersTooLarge(MAX_HEADER_BYTES));
+    }
+    let served = async {
+        let (parts, body) = request.into_parts();
+        match axum::body::to_bytes(body, BODY_LIMIT).await {
+            Ok(bytes) => Ok(next
+                .run(Request::from_parts(parts, Body::from(bytes)))
+                .await),
+            Err(err) => Err(err),
         }
-        Err(err) => {
+    };
+    match tokio::time::timeout(REQUEST_TIMEOUT, served).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(err)) => {
             let too_large =
                 std::iter::successors(Some(&err as &(dyn std::error::Error + 'static)), |e| {
                     e.source()
                 })
                 .any(|e| e.is::<LengthLimitError>());
-            let mut response = if too_large {
-                ServiceError::PayloadTooLarge(BODY_LIMIT).into_response()
+            let refused = if too_large {
+                ServiceError::PayloadTooLarge(BODY_LIMIT)
             } else {
                 ServiceError::BadRequest("The request body could not be read.".into())
-                    .into_response()
             };
+            let mut response = refuse(&path, refused);
             // The rest of the body is not read: say that the connection ends here.
             response
                 .headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
             response
+        }
+        Err(_elapsed) => {
+            tracing::warn!(%path, "request timed out");
+            refuse(&path, ServiceError::TimedOut)
         }
     }
 }
@@ -94,12 +128,7 @@ pub fn app(state: AppState) -> Router {
         .merge(graphql::router())
         .merge(health::router())
         .fallback(not_found)
-        // Bounds every body once, before routing; extractors then read at most BODY_LIMIT.
-        .layer(middleware::from_fn(read_body_first))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            REQUEST_TIMEOUT,
-        ))
+        .layer(middleware::from_fn(guard_request))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn(observability::log_request))
         .with_state(state)

@@ -1,37 +1,29 @@
 //! The command line: `serve` (the default), `migrate`, `export-schema`, `token …`.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 
 use crate::app::{AppState, app};
 use crate::auth::{self, NewToken, Permission};
 use crate::db;
 
-/// A secret from the command line or the environment; never printed by `Debug`.
-#[derive(Clone)]
-pub struct Secret(String);
+/// The shortest `BOOTSTRAP_TOKEN` accepted: 32 characters of `[A-Za-z0-9_-]` hold 192 bits,
+/// beyond guessing; a shorter one is refused at start rather than served.
+pub const MIN_BOOTSTRAP_TOKEN_CHARS: usize = 32;
 
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
+/// A bootstrap token from the command line or the environment, held as a secret (`Debug`
+/// prints nothing of it).
+fn parse_bootstrap_token(value: &str) -> Result<SecretString, String> {
+    if value.chars().count() < MIN_BOOTSTRAP_TOKEN_CHARS {
+        return Err(format!(
+            "a bootstrap token needs at least {MIN_BOOTSTRAP_TOKEN_CHARS} characters (generate one with `openssl rand -base64 32`)"
+        ));
     }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl std::str::FromStr for Secret {
-    type Err = std::convert::Infallible;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Secret(s.to_string()))
-    }
+    Ok(SecretString::from(value))
 }
 
 #[derive(Parser, Debug)]
@@ -75,9 +67,10 @@ enum Command {
 struct ServeArgs {
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:9000")]
     listen_addr: SocketAddr,
-    /// A superuser token with exactly this value, registered (hashed) on every start.
-    #[arg(long, env = "BOOTSTRAP_TOKEN", hide_env_values = true)]
-    bootstrap_token: Option<Secret>,
+    /// A superuser token with exactly this value (at least 32 characters), registered (hashed)
+    /// on every start.
+    #[arg(long, env = "BOOTSTRAP_TOKEN", hide_env_values = true, value_parser = parse_bootstrap_token)]
+    bootstrap_token: Option<SecretString>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -136,7 +129,7 @@ async fn serve(database_url: &str, args: ServeArgs) -> CliResult {
     db::migrate(&db).await?;
     let initial_token = match &args.bootstrap_token {
         Some(secret) => {
-            auth::ensure_bootstrap_token(&db.writer, secret.expose()).await?;
+            auth::ensure_bootstrap_token(&db.writer, secret).await?;
             None
         }
         None => auth::ensure_initial_token(&db.writer).await?,
@@ -148,6 +141,7 @@ async fn serve(database_url: &str, args: ServeArgs) -> CliResult {
     println!("  GraphQL playground: {base}/graphql");
     println!("  REST:               {base}/api/v3/stages/captcha/");
     if let Some(secret) = initial_token {
+        let secret = secret.expose_secret();
         println!("A superuser API token was created for this new database. It is shown only now:");
         println!();
         println!("    {secret}");
@@ -199,7 +193,7 @@ async fn token(database_url: &str, command: TokenCommand) -> CliResult {
                 expires,
             };
             let secret = auth::create_token(&db.writer, token).await?;
-            println!("{secret}");
+            println!("{}", secret.expose_secret());
         }
         TokenCommand::List => {
             println!(

@@ -14,7 +14,10 @@ use sea_orm::{
 /// PostgreSQL on a 2-core machine peaks at about 8 connections; more costs throughput.
 const POSTGRES_POOL_SIZE: u32 = 8;
 const SQLITE_READERS: u32 = 4;
-const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a request waits for a connection before it is answered 503: well inside the
+/// request timeout, so that an outage is reported as one instead of as a timeout.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Serialises migrations of instances that start together on one PostgreSQL database.
 const MIGRATION_LOCK_KEY: i64 = 0x5354_4147_4553; // "STAGES"
 
@@ -31,7 +34,7 @@ fn options(url: &str, max_connections: u32) -> ConnectOptions {
     options
         .max_connections(max_connections)
         .min_connections(1)
-        .acquire_timeout(Duration::from_secs(30))
+        .acquire_timeout(ACQUIRE_TIMEOUT)
         // Statement logs would carry request data (private keys among it) at debug level.
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|opts: SqliteConnectOptions| {
@@ -99,4 +102,68 @@ pub async fn migrate(db: &Db) -> Result<(), DbErr> {
 /// Whether the database answers (the readiness probe).
 pub async fn ping(db: &Db) -> bool {
     db.reader.ping().await.is_ok() && db.writer.ping().await.is_ok()
+}
+
+/// The PostgreSQL error codes that mean "this connection or server cannot serve now": a
+/// connection exception (class 08), the server shutting down or starting (57P01-57P03), too many
+/// connections (53300), a database closed to connections (55000, `ALLOW_CONNECTIONS false`).
+fn postgres_code_is_unavailable(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300" | "55000")
+}
+
+/// SQLite's "busy" and "locked" (primary result codes 5 and 6, with their extended codes): the
+/// write lock was not granted within the busy timeout.
+fn sqlite_code_is_busy(code: &str) -> bool {
+    code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
+}
+
+fn sqlx_error(err: &DbErr) -> Option<&sea_orm::sqlx::Error> {
+    match err {
+        DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e))
+        | DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e))
+        | DbErr::Query(sea_orm::RuntimeErr::SqlxError(e)) => Some(e),
+        _ => None,
+    }
+}
+
+/// Whether `err` says the database cannot be reached or used right now (the request may be
+/// retried), as opposed to a fault in the request or the service.
+pub fn is_unavailable(err: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as E;
+    if matches!(err, DbErr::ConnectionAcquire(_) | DbErr::Conn(_)) {
+        return true;
+    }
+    match sqlx_error(err) {
+        Some(
+            E::Io(_)
+            | E::Tls(_)
+            | E::Protocol(_)
+            | E::PoolTimedOut
+            | E::PoolClosed
+            | E::WorkerCrashed,
+        ) => true,
+        Some(E::Database(db)) => {
+            let code = db.code().unwrap_or_default();
+            if db
+                .try_downcast_ref::<sea_orm::sqlx::postgres::PgDatabaseError>()
+                .is_some()
+            {
+                postgres_code_is_unavailable(&code)
+            } else {
+                sqlite_code_is_busy(&code)
+            }
+        }
+        _ => false,
+    }
+}
+
+/// Whether `err` is PostgreSQL giving up on a transaction that raced another (a serialization
+/// failure or a deadlock): the transaction was rolled back and may simply run again.
+pub fn is_write_conflict(err: &DbErr) -> bool {
+    match sqlx_error(err) {
+        Some(sea_orm::sqlx::Error::Database(db)) => {
+            matches!(db.code().as_deref(), Some("40001" | "40P01"))
+        }
+        _ => false,
+    }
 }

@@ -81,10 +81,23 @@ pub enum ServiceError {
     UnsupportedMediaType(String),
     #[error("Request body is larger than the limit of {0} bytes.")]
     PayloadTooLarge(usize),
+    #[error("Request URI is longer than the limit of {0} bytes.")]
+    UriTooLong(usize),
+    #[error("Request headers are larger than the limit of {0} bytes.")]
+    HeadersTooLarge(usize),
+    /// The database cannot be reached, or a connection died mid-request: a retry may work.
+    #[error("The database is unavailable. Try again shortly.")]
+    Unavailable,
+    /// The request ran into the request timeout.
+    #[error("The request took too long. Try again shortly.")]
+    TimedOut,
     /// Anything unexpected. The cause has already been logged; clients see a generic message.
     #[error("A server error occurred.")]
     Internal,
 }
+
+/// What a 503 asks a client to wait before it tries again, in seconds.
+pub const RETRY_AFTER_SECONDS: &str = "2";
 
 pub const NO_CAPTCHA_STAGE: &str = "No CaptchaStage matches the given query.";
 /// A path that names nothing (an id that is not a UUID, an unknown route).
@@ -98,9 +111,21 @@ impl ServiceError {
     }
 }
 
+impl ServiceError {
+    /// Whether a client may simply try again later (answered 503 with `Retry-After`).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ServiceError::Unavailable | ServiceError::TimedOut)
+    }
+}
+
 impl From<sea_orm::DbErr> for ServiceError {
     fn from(err: sea_orm::DbErr) -> Self {
         // Database messages name tables, columns and constraints, never the bound values.
-        ServiceError::internal("database error", err)
+        if crate::db::is_unavailable(&err) {
+            tracing::warn!(error = %err, "database unavailable");
+            ServiceError::Unavailable
+        } else {
+            ServiceError::internal("database error", err)
+        }
     }
 }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod flows;
 pub mod graphql;
 pub mod health;
+pub mod limits;
 pub mod observability;
 pub mod pagination;
 pub mod rest;

@@ -1,9 +1,11 @@
 //! authentik's list semantics, shared by every paged query: page number and size resolution
 //! (Django's paginator with authentik's envelope) and DRF's search terms.
 
-use sea_orm::sea_query::LikeExpr;
+use indexmap::IndexMap;
+use sea_orm::sea_query::{Condition, Expr, Func, LikeExpr, SimpleExpr};
 
-use crate::error::ServiceError;
+use crate::error::{ErrorTree, ServiceError};
+use crate::limits::{MAX_SEARCH_CHARS, MAX_SEARCH_TERMS};
 
 const DEFAULT_PAGE_SIZE: u64 = 20;
 /// Also the size used when the requested one is not a positive number.
@@ -120,15 +122,64 @@ impl PageRequest {
 }
 
 /// DRF's search terms: split on white space and commas, NUL characters dropped, lower-cased for
-/// a case-insensitive match. Every term must match.
-pub fn search_terms(search: Option<&str>) -> Vec<String> {
-    search
-        .unwrap_or_default()
+/// a case-insensitive match. Every term must match. A `search` longer than
+/// [`MAX_SEARCH_CHARS`] or of more than [`MAX_SEARCH_TERMS`] terms is refused (a field error on
+/// `search`), before any SQL is built from it.
+pub fn search_terms(search: Option<&str>) -> Result<Vec<String>, ServiceError> {
+    let search = search.unwrap_or_default();
+    let refuse = |message: String| {
+        ServiceError::Validation(IndexMap::from([(
+            "search".to_string(),
+            ErrorTree::message(message),
+        )]))
+    };
+    if search.chars().count() > MAX_SEARCH_CHARS {
+        return Err(refuse(format!(
+            "Ensure this field has no more than {MAX_SEARCH_CHARS} characters."
+        )));
+    }
+    let terms: Vec<String> = search
         .replace('\0', "")
         .split(|c: char| c.is_whitespace() || c == ',')
         .filter(|term| !term.is_empty())
         .map(str::to_lowercase)
-        .collect()
+        .collect();
+    if terms.len() > MAX_SEARCH_TERMS {
+        return Err(refuse(format!(
+            "Ensure this field has no more than {MAX_SEARCH_TERMS} search terms."
+        )));
+    }
+    Ok(terms)
+}
+
+/// Every term must match one of `columns` (lower-cased, as a substring): one flat `AND` of
+/// `OR`s, built by iteration, never by recursion over the terms.
+pub fn search_condition(terms: &[String], columns: &[SimpleExpr]) -> Condition {
+    let mut all = Condition::all();
+    for term in terms {
+        let pattern = like_pattern(term);
+        let mut any = Condition::any();
+        for column in columns {
+            any = any.add(sea_orm::ExprTrait::like(
+                Expr::expr(Func::lower(column.clone())),
+                pattern.clone(),
+            ));
+        }
+        all = all.add(any);
+    }
+    all
+}
+
+/// An exact, case-sensitive filter value; `None` when it is empty (ignored, as Django does).
+/// A value with a NUL character can match no stored text (none is stored with one), and
+/// PostgreSQL refuses it as a parameter: such a filter matches nothing.
+pub fn exact_filter(column: SimpleExpr, value: Option<&str>) -> Option<Condition> {
+    let value = value.filter(|v| !v.is_empty())?;
+    Some(if value.contains('\0') {
+        Condition::all().add(sea_orm::ExprTrait::eq(Expr::val(1), 0))
+    } else {
+        Condition::all().add(sea_orm::ExprTrait::eq(column, value))
+    })
 }
 
 /// `%term%` for LIKE, with the wildcards of the term itself escaped.
@@ -222,7 +273,18 @@ mod tests {
 
     #[test]
     fn search_splits_on_space_and_comma() {
-        assert_eq!(search_terms(Some(" Ab,c  d\0e ")), vec!["ab", "c", "de"]);
-        assert!(search_terms(None).is_empty());
+        assert_eq!(
+            search_terms(Some(" Ab,c  d\0e ")).unwrap(),
+            vec!["ab", "c", "de"]
+        );
+        assert!(search_terms(None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn search_is_bounded() {
+        let terms = vec!["a"; MAX_SEARCH_TERMS].join(" ");
+        assert_eq!(search_terms(Some(&terms)).unwrap().len(), MAX_SEARCH_TERMS);
+        assert!(search_terms(Some(&format!("{terms} b"))).is_err());
+        assert!(search_terms(Some(&"x".repeat(MAX_SEARCH_CHARS + 1))).is_err());
     }
 }

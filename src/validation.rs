@@ -2,6 +2,8 @@
 //! Front ends hand in a [`Field`] per key; the use cases validate all of them at once and report
 //! every failing field in the object's field order.
 
+use secrecy::{ExposeSecret, SecretString};
+
 use crate::error::{ErrorTree, FieldErrors};
 
 pub const REQUIRED: &str = "This field is required.";
@@ -32,6 +34,14 @@ impl<T> From<Option<T>> for Field<T> {
 }
 
 impl<T> Field<T> {
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Field<U> {
+        match self {
+            Field::Absent => Field::Absent,
+            Field::Given(value) => Field::Given(f(value)),
+            Field::Rejected(tree) => Field::Rejected(tree),
+        }
+    }
+
     /// The given value, or what an absent key means (`Ok(None)`) unless the key is required.
     fn given(&self, required: bool) -> Result<Option<&T>, ErrorTree> {
         match self {
@@ -43,8 +53,13 @@ impl<T> Field<T> {
     }
 }
 
-/// A non-blank string, stored trimmed.
-pub fn text(field: &Field<String>, required: bool) -> Result<Option<String>, ErrorTree> {
+/// A non-blank string of at most `max_chars` characters, stored trimmed. Like DRF, every
+/// failing rule is reported: the length first, then NUL characters.
+pub fn text(
+    field: &Field<String>,
+    required: bool,
+    max_chars: usize,
+) -> Result<Option<String>, ErrorTree> {
     let Some(raw) = field.given(required)? else {
         return Ok(None);
     };
@@ -52,10 +67,42 @@ pub fn text(field: &Field<String>, required: bool) -> Result<Option<String>, Err
     if trimmed.is_empty() {
         return Err(ErrorTree::message(BLANK));
     }
-    if trimmed.contains('\0') {
-        return Err(ErrorTree::message(NULL_CHARACTERS));
+    let mut messages = Vec::new();
+    if trimmed.chars().nth(max_chars).is_some() {
+        messages.push(too_many_characters(max_chars));
     }
-    Ok(Some(trimmed.to_string()))
+    if trimmed.contains('\0') {
+        messages.push(NULL_CHARACTERS.to_string());
+    }
+    if messages.is_empty() {
+        Ok(Some(trimmed.to_string()))
+    } else {
+        Err(ErrorTree::Messages(messages))
+    }
+}
+
+/// DRF's message for a string over its `max_length`.
+pub fn too_many_characters(max_chars: usize) -> String {
+    format!("Ensure this field has no more than {max_chars} characters.")
+}
+
+/// DRF's message for a list over its `max_length`.
+pub fn too_many_elements(max_items: usize) -> String {
+    format!("Ensure this field has no more than {max_items} elements.")
+}
+
+/// A secret (a private key): the rules of [`text`], the value kept in a `SecretString`.
+pub fn secret_text(
+    field: &Field<SecretString>,
+    required: bool,
+    max_chars: usize,
+) -> Result<Option<SecretString>, ErrorTree> {
+    let exposed = match field {
+        Field::Absent => Field::Absent,
+        Field::Rejected(tree) => Field::Rejected(tree.clone()),
+        Field::Given(secret) => Field::Given(secret.expose_secret().to_string()),
+    };
+    Ok(text(&exposed, required, max_chars)?.map(SecretString::from))
 }
 
 pub fn flag(field: &Field<bool>, required: bool) -> Result<Option<bool>, ErrorTree> {
@@ -166,20 +213,27 @@ mod tests {
     #[test]
     fn text_trims_and_refuses_blank_and_nul() {
         let given = |s: &str| Field::Given(s.to_string());
-        assert_eq!(text(&given("  a b \t"), true), Ok(Some("a b".into())));
+        assert_eq!(text(&given("  a b \t"), true, 3), Ok(Some("a b".into())));
         assert_eq!(
-            text(&given(" \u{1f} "), true),
+            text(&given(" \u{1f} "), true, 9),
             Err(ErrorTree::message(BLANK))
         );
         assert_eq!(
-            text(&given("a\0"), true),
+            text(&given("a\0"), true, 9),
             Err(ErrorTree::message(NULL_CHARACTERS))
         );
         assert_eq!(
-            text(&Field::Absent, true),
+            text(&given("abcd\0"), true, 3),
+            Err(ErrorTree::Messages(vec![
+                too_many_characters(3),
+                NULL_CHARACTERS.to_string()
+            ]))
+        );
+        assert_eq!(
+            text(&Field::Absent, true, 9),
             Err(ErrorTree::message(REQUIRED))
         );
-        assert_eq!(text(&Field::Absent, false), Ok(None));
+        assert_eq!(text(&Field::Absent, false, 9), Ok(None));
     }
 
     #[test]

@@ -9,8 +9,8 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub stage_ptr_id: Uuid,
     pub public_key: String,
-    /// Write-only secret: never rendered by any API, never logged.
-    pub private_key: String,
+    /// Write-only secret: never rendered by any API, never logged (`Debug` hides it).
+    pub private_key: super::secret::SecretText,
     pub js_url: String,
     pub api_url: String,
     pub interactive: bool,

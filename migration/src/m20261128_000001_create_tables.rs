@@ -2,6 +2,9 @@
 //! the API tokens of this service. Uniqueness lives here, in constraints: the service maps a
 //! violation back to the matching validation error, so concurrent instances stay consistent.
 
+// Column names are authentik's (`stage_uuid` in `stage`, `flow_uuid` in `flow`).
+#![allow(clippy::enum_variant_names)]
+
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 

@@ -10,6 +10,7 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder,
 };
+use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
 use super::{Permission, hash_token};
@@ -36,17 +37,17 @@ pub struct TokenInfo {
     pub created: DateTime<Utc>,
 }
 
-fn generate_secret() -> String {
+fn generate_secret() -> SecretString {
     let mut bytes = [0u8; SECRET_BYTES];
     rand::rng().fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
+    SecretString::from(URL_SAFE_NO_PAD.encode(bytes))
 }
 
-fn token_row(token: &NewToken, secret: &str) -> api_token::ActiveModel {
+fn token_row(token: &NewToken, secret: &SecretString) -> api_token::ActiveModel {
     api_token::ActiveModel {
         id: Set(Uuid::new_v4()),
         name: Set(token.name.clone()),
-        token_hash: Set(hash_token(secret)),
+        token_hash: Set(hash_token(secret.expose_secret())),
         permissions: Set(token
             .permissions
             .iter()
@@ -61,7 +62,10 @@ fn token_row(token: &NewToken, secret: &str) -> api_token::ActiveModel {
 }
 
 /// Stores a new token and returns its secret, which exists nowhere else afterwards.
-pub async fn create_token(conn: &impl ConnectionTrait, token: NewToken) -> Result<String, DbErr> {
+pub async fn create_token(
+    conn: &impl ConnectionTrait,
+    token: NewToken,
+) -> Result<SecretString, DbErr> {
     let secret = generate_secret();
     api_token::Entity::insert(token_row(&token, &secret))
         .exec_without_returning(conn)
@@ -100,9 +104,9 @@ pub async fn revoke_token(conn: &impl ConnectionTrait, name: &str) -> Result<boo
 /// instances start at once: a second insert of the same hash does nothing.
 pub async fn ensure_bootstrap_token(
     conn: &impl ConnectionTrait,
-    secret: &str,
+    secret: &SecretString,
 ) -> Result<(), DbErr> {
-    let hash = hash_token(secret);
+    let hash = hash_token(secret.expose_secret());
     let token = NewToken {
         // Named by its hash so that a changed BOOTSTRAP_TOKEN registers beside the old one.
         name: format!("bootstrap-{}", &hash[..12]),
@@ -120,7 +124,9 @@ pub async fn ensure_bootstrap_token(
 /// On a database without any token, creates a superuser token and returns its secret, so that
 /// a new user can call the API at once. Instances starting together create at most one: the
 /// name is unique, and the loser of that race returns `None`.
-pub async fn ensure_initial_token(conn: &impl ConnectionTrait) -> Result<Option<String>, DbErr> {
+pub async fn ensure_initial_token(
+    conn: &impl ConnectionTrait,
+) -> Result<Option<SecretString>, DbErr> {
     if api_token::Entity::find().count(conn).await? > 0 {
         return Ok(None);
     }

@@ -8,6 +8,7 @@ use validator::{ValidateLength, ValidateRegex};
 
 use super::{DeniedAction, Designation, FlowLayout, PolicyEngineMode};
 use crate::error::{ErrorTree, FieldErrors};
+use crate::limits::MAX_TEXT_CHARS;
 use crate::validation::{self, Checker, Field, add_message};
 
 /// The writable fields of a flow, in authentik's order (errors are listed in it).
@@ -87,7 +88,8 @@ impl FlowItemCheck {
 }
 
 fn check_slug(field: &Field<String>) -> Result<String, ErrorTree> {
-    let slug = validation::text(field, true)?.unwrap_or_default();
+    // The slug's own length rule (50) reports an over-long slug; `text` only trims and checks.
+    let slug = validation::text(field, true, usize::MAX)?.unwrap_or_default();
     let mut messages = Vec::new();
     if !slug.validate_length(None, Some(SLUG_MAX_CHARS), None) {
         messages.push(SLUG_TOO_LONG.to_string());
@@ -104,7 +106,7 @@ fn check_slug(field: &Field<String>) -> Result<String, ErrorTree> {
 
 fn check_item(input: &FlowInput) -> FlowItemCheck {
     let mut checker = Checker::default();
-    let name = checker.take("name", validation::text(&input.name, true));
+    let name = checker.take("name", validation::text(&input.name, true, MAX_TEXT_CHARS));
     let slug = check_slug(&input.slug);
     let clean_slug = slug.as_ref().ok().cloned();
     let slug = checker.take("slug", slug);
@@ -112,7 +114,10 @@ fn check_item(input: &FlowInput) -> FlowItemCheck {
         name: name.unwrap_or_default(),
         slug,
         title: checker
-            .take("title", validation::text(&input.title, true))
+            .take(
+                "title",
+                validation::text(&input.title, true, MAX_TEXT_CHARS),
+            )
             .unwrap_or_default(),
         designation: checker.take("designation", validation::choice(&input.designation, true)),
         policy_engine_mode: checker.take(

@@ -7,8 +7,8 @@ mod store;
 
 pub use input::{FLOW_FIELDS, FlowInput, FlowItemCheck, SLUG_TAKEN, ValidFlow, check_flow_set};
 pub use store::{
-    bind_new_flows, bindings_of_stages, flow_by_slug, list_flows, stage_ids_of_flows,
-    sync_flow_set, taken_slugs,
+    bind_new_flows, bindings_of_stage_for_update, bindings_of_stages, flow_by_slug, list_flows,
+    stage_ids_of_flows, sync_flow_set, taken_slugs,
 };
 
 use crate::choice_enum;

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use entity::{flow, flow_stage_binding};
-use sea_orm::sea_query::{Condition, Expr, ExprTrait, Func};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, IntoActiveModel, JoinType,
     PaginatorTrait, QueryFilter, QueryOrder, QueryResult, QuerySelect, RelationTrait,
@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::{Binding, DeniedAction, Designation, Flow, FlowLayout, PolicyEngineMode, ValidFlow};
 use crate::error::ServiceError;
-use crate::pagination::{Page, PageRequest, like_pattern, search_terms};
+use crate::pagination::{Page, PageRequest, search_condition, search_terms};
 use crate::validation::Choice;
 
 /// Bindings made through `flow_set` take authentik's defaults.
@@ -69,19 +69,11 @@ impl FromQueryResult for BindingRow {
     }
 }
 
-/// The bindings of each stage, with their flows, in one query; each list ordered by flow slug,
-/// then binding order.
-pub async fn bindings_of_stages(
-    conn: &impl ConnectionTrait,
-    stage_ids: &[Uuid],
-) -> Result<HashMap<Uuid, Vec<Binding>>, DbErr> {
+/// Bindings with their flows, ordered by flow slug, then binding order.
+fn bindings_select() -> sea_orm::Select<flow_stage_binding::Entity> {
     use flow::Column as F;
     use flow_stage_binding::Column as B;
-    let mut by_stage: HashMap<Uuid, Vec<Binding>> = HashMap::new();
-    if stage_ids.is_empty() {
-        return Ok(by_stage);
-    }
-    let rows: Vec<BindingRow> = flow_stage_binding::Entity::find()
+    flow_stage_binding::Entity::find()
         .select_only()
         .columns([B::Stage, B::FsbUuid, B::Order])
         .columns([
@@ -102,20 +94,54 @@ pub async fn bindings_of_stages(
             JoinType::InnerJoin,
             flow_stage_binding::Relation::Flow.def(),
         )
-        .filter(B::Stage.is_in(stage_ids.iter().copied()))
         .order_by_asc(F::Slug)
         .order_by_asc(B::Order)
+}
+
+impl From<BindingRow> for Binding {
+    fn from(row: BindingRow) -> Self {
+        Binding {
+            id: row.binding,
+            order: row.order,
+            flow: row.flow.into(),
+        }
+    }
+}
+
+/// The bindings of each stage, with their flows, in one query; each list ordered by flow slug,
+/// then binding order.
+pub async fn bindings_of_stages(
+    conn: &impl ConnectionTrait,
+    stage_ids: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<Binding>>, DbErr> {
+    let mut by_stage: HashMap<Uuid, Vec<Binding>> = HashMap::new();
+    if stage_ids.is_empty() {
+        return Ok(by_stage);
+    }
+    let rows: Vec<BindingRow> = bindings_select()
+        .filter(flow_stage_binding::Column::Stage.is_in(stage_ids.iter().copied()))
         .into_model()
         .all(conn)
         .await?;
     for row in rows {
-        by_stage.entry(row.stage).or_default().push(Binding {
-            id: row.binding,
-            order: row.order,
-            flow: row.flow.into(),
-        });
+        by_stage.entry(row.stage).or_default().push(row.into());
     }
     Ok(by_stage)
+}
+
+/// The bindings of one stage with their flows, locked (with the flows) until the transaction
+/// ends, in slug order, so that concurrent writers lock shared flows in the same order.
+pub async fn bindings_of_stage_for_update(
+    conn: &impl ConnectionTrait,
+    stage_id: Uuid,
+) -> Result<Vec<Binding>, DbErr> {
+    let rows: Vec<BindingRow> = bindings_select()
+        .filter(flow_stage_binding::Column::Stage.eq(stage_id))
+        .lock_exclusive()
+        .into_model()
+        .all(conn)
+        .await?;
+    Ok(rows.into_iter().map(Binding::from).collect())
 }
 
 /// The ids of the stages bound into each flow.
@@ -154,20 +180,15 @@ pub async fn list_flows(
     search: Option<&str>,
     request: &PageRequest,
 ) -> Result<Page<Flow>, ServiceError> {
-    let mut query = flow::Entity::find();
-    for term in search_terms(search) {
-        let pattern = like_pattern(&term);
-        let mut any = Condition::any();
-        for column in [
-            flow::Column::Name,
-            flow::Column::Slug,
-            flow::Column::Title,
-            flow::Column::Designation,
-        ] {
-            any = any.add(Expr::expr(Func::lower(Expr::col(column))).like(pattern.clone()));
-        }
-        query = query.filter(any);
-    }
+    let terms = search_terms(search)?;
+    let columns = [
+        flow::Column::Name,
+        flow::Column::Slug,
+        flow::Column::Title,
+        flow::Column::Designation,
+    ]
+    .map(Expr::col);
+    let query = flow::Entity::find().filter(search_condition(&terms, &columns));
     let count = query.clone().count(conn).await?;
     let window = request.resolve(count)?;
     let rows = query

@@ -1,11 +1,23 @@
-//! Parsed GraphQL documents, kept by query text. Clients send the same few operations over and
-//! over; parsing one again cost a GraphQL create about a sixth of its CPU (bench/profile.sh).
+//! Parsed GraphQL documents, checked against the document limits and kept by query text. Clients
+//! send the same few operations over and over; parsing one again cost a GraphQL create about a
+//! sixth of its CPU (bench/profile.sh).
+//!
+//! The limits here are the ones async-graphql has no setting for, or that must hold before its
+//! (recursive) parser runs: document size and nesting, fields once fragments are expanded,
+//! aliases, root fields. Depth and cost are async-graphql's own (`schema.rs`).
 
+use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
 
-use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::{Name, Positioned};
 use lru::LruCache;
+
+use crate::limits::{
+    MAX_GRAPHQL_ALIASES, MAX_GRAPHQL_FIELDS, MAX_GRAPHQL_NESTING, MAX_GRAPHQL_QUERY_BYTES,
+    MAX_GRAPHQL_ROOT_FIELDS, graphql_nesting_exceeds,
+};
 
 /// Distinct operations kept; the least recently used one goes first.
 const CAPACITY: NonZeroUsize = NonZeroUsize::new(256).expect("non-zero");
@@ -21,29 +33,197 @@ impl Default for ParsedQueries {
 }
 
 impl ParsedQueries {
-    /// Gives `request` its parsed document, from the cache or parsed now. A query that does not
-    /// parse is left alone: executing it reports the syntax error as usual.
-    pub fn prepare(&self, request: &mut async_graphql::Request) {
-        if request.query.len() > MAX_CACHED_QUERY_BYTES {
-            return;
+    /// Gives `request` its parsed document, from the cache or parsed and checked now, or the
+    /// reason it is refused. A query that does not parse is left alone: executing it reports the
+    /// syntax error as usual.
+    pub fn prepare(&self, request: &mut async_graphql::Request) -> Result<(), String> {
+        let cached = (request.query.len() <= MAX_CACHED_QUERY_BYTES)
+            .then(|| {
+                self.0
+                    .lock()
+                    .expect("query cache")
+                    .get(&request.query)
+                    .cloned()
+            })
+            .flatten();
+        if let Some(document) = cached {
+            request.set_parsed_query(document);
+            return Ok(());
         }
-        let cached = self
-            .0
-            .lock()
-            .expect("query cache")
-            .get(&request.query)
-            .cloned();
-        match cached {
-            Some(document) => request.set_parsed_query(document),
-            None => {
-                if let Ok(document) = request.parsed_query() {
-                    let document = document.clone();
-                    self.0
-                        .lock()
-                        .expect("query cache")
-                        .put(request.query.clone(), document);
+        check_text(&request.query)?;
+        let query = request.query.clone();
+        let Ok(document) = request.parsed_query() else {
+            return Ok(());
+        };
+        check_shape(document)?;
+        if query.len() <= MAX_CACHED_QUERY_BYTES {
+            let document = document.clone();
+            self.0.lock().expect("query cache").put(query, document);
+        }
+        Ok(())
+    }
+}
+
+/// The limits that hold on the text itself, before it is parsed.
+fn check_text(query: &str) -> Result<(), String> {
+    if query.len() > MAX_GRAPHQL_QUERY_BYTES {
+        return Err(format!(
+            "Query is too large: at most {MAX_GRAPHQL_QUERY_BYTES} bytes."
+        ));
+    }
+    if graphql_nesting_exceeds(query, MAX_GRAPHQL_NESTING) {
+        return Err(format!(
+            "Query nests too deeply: at most {MAX_GRAPHQL_NESTING} levels."
+        ));
+    }
+    Ok(())
+}
+
+/// Counts of a document: fields with every fragment spread expanded (saturating, so that
+/// fragments spreading each other many times over cannot overflow), aliases, root fields.
+struct Shape<'a> {
+    document: &'a ExecutableDocument,
+    /// Expanded field counts of the fragments seen so far; `None` while one is being counted,
+    /// so that a cycle counts as too many (validation refuses cycles anyway).
+    fragments: HashMap<&'a Name, Option<usize>>,
+    aliases: usize,
+}
+
+impl<'a> Shape<'a> {
+    fn fields(&mut self, set: &'a Positioned<SelectionSet>) -> usize {
+        let mut count = 0usize;
+        for selection in &set.node.items {
+            let more = match &selection.node {
+                Selection::Field(field) => {
+                    if field.node.alias.is_some() {
+                        self.aliases += 1;
+                    }
+                    1usize.saturating_add(self.fields(&field.node.selection_set))
                 }
+                Selection::InlineFragment(fragment) => self.fields(&fragment.node.selection_set),
+                Selection::FragmentSpread(spread) => self.fragment(&spread.node.fragment_name.node),
+            };
+            count = count.saturating_add(more);
+        }
+        count
+    }
+
+    fn fragment(&mut self, name: &'a Name) -> usize {
+        match self.fragments.get(name) {
+            Some(Some(count)) => *count,
+            Some(None) => usize::MAX,
+            None => {
+                let Some(fragment) = self.document.fragments.get(name) else {
+                    return 0;
+                };
+                self.fragments.insert(name, None);
+                let count = self.fields(&fragment.node.selection_set);
+                self.fragments.insert(name, Some(count));
+                count
             }
         }
+    }
+}
+
+/// The limits on a parsed document, checked for every operation in it.
+fn check_shape(document: &ExecutableDocument) -> Result<(), String> {
+    let mut shape = Shape {
+        document,
+        fragments: HashMap::new(),
+        aliases: 0,
+    };
+    for (_, operation) in document.operations.iter() {
+        let root = &operation.node.selection_set;
+        // Root fields as the operation runs them, fragments expanded.
+        let root_fields = root_field_count(&mut shape, root);
+        if root_fields > MAX_GRAPHQL_ROOT_FIELDS {
+            return Err(format!(
+                "Query has too many root fields: at most {MAX_GRAPHQL_ROOT_FIELDS}."
+            ));
+        }
+        if shape.fields(root) > MAX_GRAPHQL_FIELDS {
+            return Err(format!(
+                "Query has too many fields: at most {MAX_GRAPHQL_FIELDS} once fragments are expanded."
+            ));
+        }
+    }
+    // Fragments never spread still count their aliases.
+    for (name, _) in document.fragments.iter() {
+        shape.fragment(name);
+    }
+    if shape.aliases > MAX_GRAPHQL_ALIASES {
+        return Err(format!(
+            "Query has too many aliases: at most {MAX_GRAPHQL_ALIASES}."
+        ));
+    }
+    Ok(())
+}
+
+fn root_field_count<'a>(shape: &mut Shape<'a>, set: &'a Positioned<SelectionSet>) -> usize {
+    let mut count = 0usize;
+    for selection in &set.node.items {
+        let more = match &selection.node {
+            Selection::Field(_) => 1,
+            Selection::InlineFragment(fragment) => {
+                root_field_count(shape, &fragment.node.selection_set)
+            }
+            Selection::FragmentSpread(spread) => {
+                match shape
+                    .document
+                    .fragments
+                    .get(&spread.node.fragment_name.node)
+                {
+                    // A root fragment has at most as many root fields as it has fields.
+                    Some(_) => shape
+                        .fragment(&spread.node.fragment_name.node)
+                        .min(MAX_GRAPHQL_ROOT_FIELDS + 1),
+                    None => 0,
+                }
+            }
+        };
+        count = count.saturating_add(more);
+    }
+    count
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(query: &str) -> Result<(), String> {
+        check_text(query)?;
+        check_shape(&async_graphql::parser::parse_query(query).expect("parses"))
+    }
+
+    #[test]
+    fn honest_queries_pass() {
+        assert!(check("{ captchaStages { results { id flowSet { slug } } } }").is_ok());
+        assert!(check("query { a: flow(slug: \"x\") { id } b: flow(slug: \"y\") { id } }").is_ok());
+    }
+
+    #[test]
+    fn aliases_root_fields_and_fragment_bombs_are_refused() {
+        let aliases: String = (0..100).map(|i| format!("a{i}: __typename ")).collect();
+        assert!(
+            check(&format!("{{ x {{ {aliases} }} }}"))
+                .unwrap_err()
+                .contains("aliases")
+        );
+        let roots: String = (0..20).map(|_| "__typename ").collect();
+        assert!(
+            check(&format!("{{ {roots} }}"))
+                .unwrap_err()
+                .contains("root fields")
+        );
+        // Each fragment spreads the previous one twice: 2^30 fields once expanded.
+        let mut bomb = String::from("query { x { ...F0 } } fragment F0 on Query { a b }");
+        for i in 1..=30 {
+            bomb.push_str(&format!(
+                " fragment F{i} on Query {{ ...F{p} ...F{p} }}",
+                p = i - 1
+            ));
+        }
+        bomb = bomb.replacen("...F0", "...F30", 1);
+        assert!(check(&bomb).unwrap_err().contains("too many fields"));
     }
 }

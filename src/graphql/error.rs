@@ -14,7 +14,10 @@ pub fn code(err: &ServiceError) -> &'static str {
         ServiceError::NotFound(_) => "NOT_FOUND",
         ServiceError::BadRequest(_)
         | ServiceError::UnsupportedMediaType(_)
-        | ServiceError::PayloadTooLarge(_) => "BAD_REQUEST",
+        | ServiceError::PayloadTooLarge(_)
+        | ServiceError::UriTooLong(_)
+        | ServiceError::HeadersTooLarge(_) => "BAD_REQUEST",
+        ServiceError::Unavailable | ServiceError::TimedOut => "SERVICE_UNAVAILABLE",
         ServiceError::Internal => "INTERNAL_SERVER_ERROR",
     }
 }

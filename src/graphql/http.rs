@@ -4,7 +4,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -13,19 +13,57 @@ use super::loaders::FlowStages;
 use super::schema::RequestContext;
 use crate::app::AppState;
 use crate::auth;
+use crate::error::RETRY_AFTER_SECONDS;
+use crate::error::ServiceError;
+use crate::limits::{MAX_JSON_DEPTH, json_nesting_exceeds};
 
 /// Errors that GraphQL itself raised (parse, validation, limits) carry no code of ours.
 const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
+const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
 
-/// A request that is not GraphQL at all: 400 (413 when too large) with a GraphQL error body.
-fn not_graphql(status: StatusCode, message: String) -> Response {
+/// A request refused before execution, as a GraphQL error body: no `data` entry at all (GraphQL
+/// spec, "Response"). Not GraphQL, too large or too slow answer their HTTP status; a refused
+/// token is 200 as with any GraphQL error; an outage is 503 with `Retry-After`.
+pub fn http_error(err: ServiceError) -> Response {
+    let status = match &err {
+        ServiceError::BadRequest(_) | ServiceError::UnsupportedMediaType(_) => {
+            StatusCode::BAD_REQUEST
+        }
+        ServiceError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        ServiceError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
+        ServiceError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        ServiceError::Unavailable | ServiceError::TimedOut => StatusCode::SERVICE_UNAVAILABLE,
+        ServiceError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::OK,
+    };
     let body =
-        json!({ "errors": [{ "message": message, "extensions": { "code": "BAD_REQUEST" } }] });
-    (status, Json(body)).into_response()
+        json!({ "errors": [{ "message": err.to_string(), "extensions": { "code": code(&err) } }] });
+    with_retry_after(status, (status, Json(body)).into_response())
+}
+
+fn with_retry_after(status: StatusCode, mut response: Response) -> Response {
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_static(RETRY_AFTER_SECONDS),
+        );
+    }
+    response
+}
+
+/// A refusal by the document limits, shaped like async-graphql's own validation errors.
+fn refused_document(message: String) -> Response {
+    let body = json!({ "errors": [{ "message": message, "extensions": { "code": GRAPHQL_VALIDATION_FAILED } }] });
+    Json(body).into_response()
 }
 
 /// A GraphQL-over-HTTP request: a JSON object whose `query` is a string.
 fn parse_request(body: &[u8]) -> Result<async_graphql::Request, String> {
+    if json_nesting_exceeds(body, MAX_JSON_DEPTH) {
+        return Err(format!(
+            "Body is not JSON: arrays and objects nest deeper than {MAX_JSON_DEPTH} levels."
+        ));
+    }
     let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|err| format!("Body is not JSON: {err}"))?;
     if !value.get("query").is_some_and(serde_json::Value::is_string) {
@@ -41,22 +79,20 @@ pub async fn execute(
 ) -> Response {
     let body = match body {
         Ok(body) => body,
-        Err(rejection) => return not_graphql(rejection.status(), rejection.body_text()),
+        Err(rejection) => return http_error(ServiceError::BadRequest(rejection.body_text())),
     };
     let mut request = match parse_request(&body) {
         Ok(request) => request,
-        Err(message) => return not_graphql(StatusCode::BAD_REQUEST, message),
+        Err(message) => return http_error(ServiceError::BadRequest(message)),
     };
     let authorization = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
     let principal = match auth::authenticate(&state.db.reader, authorization).await {
         Ok(principal) => principal,
-        Err(err) => {
-            let error = json!({ "message": err.to_string(), "extensions": { "code": code(&err) } });
-            // Refused before execution: no `data` entry at all (GraphQL spec, "Response").
-            return Json(json!({ "errors": [error] })).into_response();
-        }
+        Err(err) => return http_error(err),
     };
-    state.parsed_queries.prepare(&mut request);
+    if let Err(message) = state.parsed_queries.prepare(&mut request) {
+        return refused_document(message);
+    }
     let request = request
         .data(FlowStages::new(state.db.clone(), principal.clone()))
         .data(RequestContext {
@@ -64,13 +100,24 @@ pub async fn execute(
             principal,
         });
     let mut response = state.schema.execute(request).await;
+    let mut unavailable = false;
     for error in &mut response.errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);
-        if extensions.get("code").is_none() {
-            extensions.set("code", GRAPHQL_VALIDATION_FAILED);
+        match extensions.get("code") {
+            None => extensions.set("code", GRAPHQL_VALIDATION_FAILED),
+            Some(async_graphql::Value::String(code)) if code == SERVICE_UNAVAILABLE => {
+                unavailable = true
+            }
+            Some(_) => {}
         }
     }
-    Json(response).into_response()
+    // An outage answers 503 like REST, so that clients and balancers can tell a retry may work.
+    let status = if unavailable {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    with_retry_after(status, (status, Json(response)).into_response())
 }
 
 /// The SDL, byte-identical to the checked-in `schema.graphql`.

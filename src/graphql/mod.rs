@@ -11,6 +11,7 @@ mod schema;
 mod types;
 
 pub use documents::ParsedQueries;
+pub use http::http_error;
 pub use schema::{ApiSchema, build_schema};
 
 use axum::Router;

@@ -11,14 +11,11 @@ use super::types::{CreateCaptchaStageInput, PageObject, UpdateCaptchaStageInput}
 use crate::auth::Principal;
 use crate::db::Db;
 use crate::flows::Flow;
+use crate::limits::{GRAPHQL_EXPECTED_LIST_SIZE, MAX_GRAPHQL_DEPTH, MAX_GRAPHQL_OBJECTS};
 use crate::pagination::{PageNumber, PageRequest, PageSize};
 use crate::stages::{self, CaptchaStage, StageFilter, WriteMode};
 
 pub type ApiSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
-
-/// Deep enough for GraphiQL's introspection query, shallow enough to refuse abuse.
-const MAX_DEPTH: usize = 16;
-const MAX_COMPLEXITY: usize = 2_000;
 
 /// What a resolver needs from the request: the database and the authenticated caller.
 pub struct RequestContext {
@@ -60,9 +57,21 @@ const FLOW_PAGE: &[&str] = &["results", "stages"];
 /// Builds the schema; needs no database (the SDL export runs without one).
 pub fn build_schema() -> ApiSchema {
     Schema::build(QueryRoot, MutationRoot, EmptySubscription)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
+        .limit_depth(MAX_GRAPHQL_DEPTH)
+        .limit_complexity(MAX_GRAPHQL_OBJECTS)
         .finish()
+}
+
+/// The cost of a paged field: the page object, and `pageSize` times what each item selects
+/// (`child_complexity` counts one item and the pagination block).
+pub fn page_cost(page_size: Option<i32>, child_complexity: usize) -> usize {
+    let size = page_request(None, page_size).page_size() as usize;
+    1usize.saturating_add(size.saturating_mul(child_complexity))
+}
+
+/// The cost of a nested list of objects: its expected length times one item.
+pub fn list_cost(child_complexity: usize) -> usize {
+    GRAPHQL_EXPECTED_LIST_SIZE.saturating_mul(1usize.saturating_add(child_complexity))
 }
 
 fn page_request(page: Option<i32>, page_size: Option<i32>) -> PageRequest {
@@ -92,6 +101,7 @@ impl QueryRoot {
 
     /// A page of captcha stages, with REST's list semantics (`ordering` is its comma list).
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "page_cost(page_size, child_complexity)")]
     async fn captcha_stages(
         &self,
         ctx: &Context<'_>,
@@ -130,6 +140,7 @@ impl QueryRoot {
     }
 
     /// A page of flows by slug; `search` matches name, slug, title and designation.
+    #[graphql(complexity = "page_cost(page_size, child_complexity)")]
     async fn flows(
         &self,
         ctx: &Context<'_>,

@@ -2,6 +2,7 @@
 //! the domain's inputs. Names are GraphQL's (camelCase, UPPER_CASE enums); values are REST's.
 
 use async_graphql::{Context, Enum, InputObject, Object, OutputType, SimpleObject};
+use secrecy::SecretString;
 use uuid::Uuid;
 
 use super::error::IntoGraphql;
@@ -68,50 +69,65 @@ pub struct CaptchaStageFields(pub CaptchaStage);
 #[Object(name = "CaptchaStage", serial)]
 impl CaptchaStageFields {
     /// The stage UUID (REST's `pk`).
+    #[graphql(complexity = 0)]
     async fn id(&self) -> Uuid {
         self.0.id
     }
+    #[graphql(complexity = 0)]
     async fn name(&self) -> &str {
         &self.0.name
     }
+    #[graphql(complexity = 0)]
     async fn component(&self) -> &str {
         stages::COMPONENT
     }
+    #[graphql(complexity = 0)]
     async fn verbose_name(&self) -> &str {
         stages::VERBOSE_NAME
     }
+    #[graphql(complexity = 0)]
     async fn verbose_name_plural(&self) -> &str {
         stages::VERBOSE_NAME_PLURAL
     }
+    #[graphql(complexity = 0)]
     async fn meta_model_name(&self) -> &str {
         stages::META_MODEL_NAME
     }
     /// The flows this stage is bound into, one entry per binding.
+    #[graphql(complexity = "super::schema::list_cost(child_complexity)")]
     async fn flow_set(&self) -> Vec<FlowObject> {
         self.0.flows().cloned().map(FlowObject::from).collect()
     }
+    #[graphql(complexity = 0)]
     async fn public_key(&self) -> &str {
         &self.0.public_key
     }
+    #[graphql(complexity = 0)]
     async fn js_url(&self) -> &str {
         &self.0.js_url
     }
+    #[graphql(complexity = 0)]
     async fn api_url(&self) -> &str {
         &self.0.api_url
     }
+    #[graphql(complexity = 0)]
     async fn interactive(&self) -> bool {
         self.0.interactive
     }
+    #[graphql(complexity = 0)]
     async fn score_min_threshold(&self) -> f64 {
         self.0.score_min_threshold
     }
+    #[graphql(complexity = 0)]
     async fn score_max_threshold(&self) -> f64 {
         self.0.score_max_threshold
     }
+    #[graphql(complexity = 0)]
     async fn error_on_invalid_score(&self) -> bool {
         self.0.error_on_invalid_score
     }
     /// What deleting this stage would affect.
+    #[graphql(complexity = "super::schema::list_cost(child_complexity)")]
     async fn used_by(&self) -> Vec<UsedBy> {
         self.0
             .used_by()
@@ -131,44 +147,57 @@ pub struct FlowFields(pub Flow);
 
 #[Object(name = "Flow", serial)]
 impl FlowFields {
+    #[graphql(complexity = 0)]
     async fn id(&self) -> Uuid {
         self.0.id
     }
     /// In authentik the id of the flow's policy-binding parent.
+    #[graphql(complexity = 0)]
     async fn policybindingmodel_ptr_id(&self) -> Uuid {
         self.0.policybindingmodel_ptr_id
     }
+    #[graphql(complexity = 0)]
     async fn name(&self) -> &str {
         &self.0.name
     }
+    #[graphql(complexity = 0)]
     async fn slug(&self) -> &str {
         &self.0.slug
     }
+    #[graphql(complexity = 0)]
     async fn title(&self) -> &str {
         &self.0.title
     }
+    #[graphql(complexity = 0)]
     async fn designation(&self) -> FlowDesignation {
         self.0.designation.into()
     }
+    #[graphql(complexity = 0)]
     async fn background(&self) -> String {
         self.0.background_url()
     }
+    #[graphql(complexity = 0)]
     async fn policy_engine_mode(&self) -> PolicyEngineMode {
         self.0.policy_engine_mode.into()
     }
+    #[graphql(complexity = 0)]
     async fn compatibility_mode(&self) -> bool {
         self.0.compatibility_mode
     }
+    #[graphql(complexity = 0)]
     async fn export_url(&self) -> String {
         self.0.export_url()
     }
+    #[graphql(complexity = 0)]
     async fn layout(&self) -> FlowLayout {
         self.0.layout.into()
     }
+    #[graphql(complexity = 0)]
     async fn denied_action(&self) -> DeniedAction {
         self.0.denied_action.into()
     }
     /// The captcha stages bound into this flow (batched across a whole response).
+    #[graphql(complexity = "super::schema::list_cost(child_complexity)")]
     async fn stages(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<CaptchaStageObject>> {
         let batch = ctx.data_unchecked::<FlowStages>();
         let stages = batch.stages_of(self.0.id).await.gql()?;
@@ -178,22 +207,34 @@ impl FlowFields {
 
 #[derive(SimpleObject)]
 pub struct UsedBy {
+    #[graphql(complexity = 0)]
     pub app: String,
+    #[graphql(complexity = 0)]
     pub model_name: String,
+    #[graphql(complexity = 0)]
     pub pk: String,
+    #[graphql(complexity = 0)]
     pub name: String,
+    #[graphql(complexity = 0)]
     pub action: UsedByAction,
 }
 
 /// authentik's pagination block; `0` means "none" for `next` and `previous`.
 #[derive(SimpleObject)]
 pub struct Pagination {
+    #[graphql(complexity = 0)]
     pub next: u64,
+    #[graphql(complexity = 0)]
     pub previous: u64,
+    #[graphql(complexity = 0)]
     pub count: u64,
+    #[graphql(complexity = 0)]
     pub current: u64,
+    #[graphql(complexity = 0)]
     pub total_pages: u64,
+    #[graphql(complexity = 0)]
     pub start_index: u64,
+    #[graphql(complexity = 0)]
     pub end_index: u64,
 }
 
@@ -323,7 +364,7 @@ impl From<UpdateCaptchaStageInput> for CaptchaStageInput {
             name: input.name.into(),
             flow_set: flow_set(input.flow_set),
             public_key: input.public_key.into(),
-            private_key: input.private_key.into(),
+            private_key: Field::from(input.private_key).map(SecretString::from),
             js_url: input.js_url.into(),
             api_url: input.api_url.into(),
             interactive: input.interactive.into(),

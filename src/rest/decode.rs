@@ -5,10 +5,12 @@
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
+use secrecy::SecretString;
 use serde_json::{Map, Value};
 
 use crate::error::{ErrorTree, ServiceError, non_field_errors};
 use crate::flows::FlowInput;
+use crate::limits::{MAX_JSON_DEPTH, json_nesting_exceeds};
 use crate::stages::{CaptchaStageInput, Submitted};
 use crate::validation::{
     Field, INVALID_BOOLEAN, INVALID_NUMBER, NOT_A_STRING, NOT_NULL, NUMBER_STRING_TOO_LARGE,
@@ -30,7 +32,7 @@ pub fn json_object(
     body: Result<Bytes, BytesRejection>,
 ) -> Submitted<Map<String, Value>> {
     let body = body.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ServiceError::PayloadTooLarge(crate::app::BODY_LIMIT),
+        StatusCode::PAYLOAD_TOO_LARGE => ServiceError::PayloadTooLarge(crate::limits::BODY_LIMIT),
         _ => ServiceError::BadRequest(rejection.body_text()),
     })?;
     if body.is_empty() {
@@ -59,8 +61,14 @@ fn non_field(message: impl Into<String>) -> ServiceError {
 }
 
 /// Python's JSON parser also reads the bare literals `NaN`, `Infinity` and `-Infinity`; they
-/// then fail validation like any non-finite number instead of failing the parse.
+/// then fail validation like any non-finite number instead of failing the parse. Bodies nested
+/// deeper than [`MAX_JSON_DEPTH`] are refused before they are parsed.
 fn parse_json(body: &[u8]) -> Result<Value, ServiceError> {
+    if json_nesting_exceeds(body, MAX_JSON_DEPTH) {
+        return Err(ServiceError::BadRequest(format!(
+            "JSON parse error - arrays and objects nest deeper than {MAX_JSON_DEPTH} levels"
+        )));
+    }
     serde_json::from_slice(body).or_else(|err| {
         std::str::from_utf8(body)
             .ok()
@@ -343,7 +351,7 @@ pub fn captcha_stage_input(
         name: string_field(map.get("name")),
         flow_set: flow_set_field(map.get("flow_set")),
         public_key: string_field(map.get("public_key")),
-        private_key: string_field(map.get("private_key")),
+        private_key: string_field(map.get("private_key")).map(SecretString::from),
         js_url: string_field(map.get("js_url")),
         api_url: string_field(map.get("api_url")),
         interactive: bool_field(map.get("interactive")),

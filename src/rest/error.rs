@@ -6,7 +6,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::error::ServiceError;
+use crate::error::{RETRY_AFTER_SECONDS, ServiceError};
 
 impl ServiceError {
     fn status(&self) -> StatusCode {
@@ -18,6 +18,9 @@ impl ServiceError {
             ServiceError::NotFound(_) | ServiceError::InvalidPage => StatusCode::NOT_FOUND,
             ServiceError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ServiceError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ServiceError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
+            ServiceError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ServiceError::Unavailable | ServiceError::TimedOut => StatusCode::SERVICE_UNAVAILABLE,
             ServiceError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -26,10 +29,18 @@ impl ServiceError {
 impl IntoResponse for ServiceError {
     fn into_response(self) -> Response {
         let status = self.status();
-        match self {
+        let transient = self.is_transient();
+        let mut response = match self {
             ServiceError::Validation(fields) => (status, Json(fields)).into_response(),
             other => detail(status, &other.to_string()),
+        };
+        if transient {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
         }
+        response
     }
 }
 

@@ -3,10 +3,12 @@
 use std::collections::HashSet;
 
 use sea_orm::{ConnectionTrait, DbErr};
+use secrecy::SecretString;
 use uuid::Uuid;
 
 use crate::error::{ErrorTree, FieldErrors};
 use crate::flows::{self, FlowInput, FlowItemCheck, ValidFlow};
+use crate::limits::{MAX_FLOW_SET_ITEMS, MAX_NAME_CHARS, MAX_TEXT_CHARS};
 use crate::validation::{self, Checker, Field, add_message};
 
 /// The writable fields of a captcha stage, in authentik's order (errors are listed in it).
@@ -30,13 +32,13 @@ pub const DEFAULT_SCORE_MIN_THRESHOLD: f64 = 0.5;
 pub const DEFAULT_SCORE_MAX_THRESHOLD: f64 = 1.0;
 
 /// A captcha stage write as a front end read it.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct CaptchaStageInput {
     pub name: Field<String>,
     pub flow_set: Field<Vec<Field<FlowInput>>>,
     pub public_key: Field<String>,
     /// Write-only: never echoed, logged or put in an error message.
-    pub private_key: Field<String>,
+    pub private_key: Field<SecretString>,
     pub js_url: Field<String>,
     pub api_url: Field<String>,
     pub interactive: Field<bool>,
@@ -57,11 +59,11 @@ pub enum WriteMode {
 }
 
 /// The validated changes: `None` leaves a field as it is (or at its default on create).
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct StageChanges {
     pub name: Option<String>,
     pub public_key: Option<String>,
-    pub private_key: Option<String>,
+    pub private_key: Option<SecretString>,
     pub js_url: Option<String>,
     pub api_url: Option<String>,
     pub interactive: Option<bool>,
@@ -85,14 +87,26 @@ impl StageCheck {
         let required = mode != WriteMode::Patch;
         let mut checker = Checker::default();
         let mut changes = StageChanges {
-            name: checker.take("name", validation::text(&input.name, required)),
-            public_key: checker.take("public_key", validation::text(&input.public_key, required)),
+            name: checker.take(
+                "name",
+                validation::text(&input.name, required, MAX_NAME_CHARS),
+            ),
+            public_key: checker.take(
+                "public_key",
+                validation::text(&input.public_key, required, MAX_TEXT_CHARS),
+            ),
             private_key: checker.take(
                 "private_key",
-                validation::text(&input.private_key, required),
+                validation::secret_text(&input.private_key, required, MAX_TEXT_CHARS),
             ),
-            js_url: checker.take("js_url", validation::text(&input.js_url, false)),
-            api_url: checker.take("api_url", validation::text(&input.api_url, false)),
+            js_url: checker.take(
+                "js_url",
+                validation::text(&input.js_url, false, MAX_TEXT_CHARS),
+            ),
+            api_url: checker.take(
+                "api_url",
+                validation::text(&input.api_url, false, MAX_TEXT_CHARS),
+            ),
             interactive: checker.take("interactive", validation::flag(&input.interactive, false)),
             score_min_threshold: checker.take(
                 "score_min_threshold",
@@ -112,6 +126,13 @@ impl StageCheck {
             Field::Absent => None,
             Field::Rejected(tree) => {
                 checker.add("flow_set", tree.clone());
+                None
+            }
+            Field::Given(items) if items.len() > MAX_FLOW_SET_ITEMS => {
+                checker.add(
+                    "flow_set",
+                    ErrorTree::non_field(validation::too_many_elements(MAX_FLOW_SET_ITEMS)),
+                );
                 None
             }
             Field::Given(items) => Some(flows::check_flow_set(items)),

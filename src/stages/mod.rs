@@ -31,8 +31,8 @@ pub const VERBOSE_NAME: &str = "Captcha Stage";
 pub const VERBOSE_NAME_PLURAL: &str = "Captcha Stages";
 pub const META_MODEL_NAME: &str = "authentik_stages_captcha.captchastage";
 
-/// A write that lost a uniqueness race is tried again this many times, checking the database
-/// first, before it gives up.
+/// A write that lost a race (a unique constraint, a serialization failure or a deadlock) is tried
+/// again this many times, checking the database first, before it gives up with a 503.
 const WRITE_ATTEMPTS: usize = 3;
 
 /// A captcha stage as every front end shows it. The private key is not part of it.
@@ -111,6 +111,8 @@ impl From<DbErr> for WriteError {
     fn from(err: DbErr) -> Self {
         match err.sql_err() {
             Some(SqlErr::UniqueConstraintViolation(_)) => WriteError::Conflict,
+            // PostgreSQL rolled the transaction back for racing another: run it again.
+            _ if crate::db::is_write_conflict(&err) => WriteError::Conflict,
             _ => WriteError::Service(err.into()),
         }
     }
@@ -138,10 +140,12 @@ where
             Err(WriteError::Conflict) => check_first = true,
         }
     }
-    Err(ServiceError::internal(
-        "write kept losing uniqueness races",
-        "no conflicting row found",
-    ))
+    // Every attempt lost a race to another writer: the client may try again shortly.
+    tracing::warn!(
+        attempts = WRITE_ATTEMPTS,
+        "write kept losing races to other writers"
+    );
+    Err(ServiceError::Unavailable)
 }
 
 /// The check, once it passes with every rule, uniqueness included; otherwise all its errors.
@@ -213,15 +217,12 @@ async fn try_update(
     check_database: bool,
 ) -> Result<CaptchaStage, WriteError> {
     let txn = db.begin_write().await?;
-    let before = store::load_record(&txn, id)
+    let before = store::load_record_for_update(&txn, id)
         .await?
         .ok_or(ServiceError::NotFound(NO_CAPTCHA_STAGE))?;
     // The stage must exist before the body is looked at: authentik answers 404 before 400.
     let input = input.as_ref().map_err(Clone::clone)?;
-    let current = flows::bindings_of_stages(&txn, &[id])
-        .await?
-        .remove(&id)
-        .unwrap_or_default();
+    let current = flows::bindings_of_stage_for_update(&txn, id).await?;
     let own_slugs: HashSet<String> = current.iter().map(|b| b.flow.slug.clone()).collect();
     let check = StageCheck::new(input, mode);
     let check = ensure_valid(check, &txn, check_database, Some(id), &own_slugs).await?;
@@ -284,9 +285,10 @@ pub async fn list_captcha_stages(
     request: &PageRequest,
 ) -> Result<Page<CaptchaStage>, ServiceError> {
     principal.require(Permission::ViewCaptchaStage)?;
-    let count = store::count(&db.reader, filter).await?;
+    let query = store::StageQuery::new(filter)?;
+    let count = store::count(&db.reader, &query).await?;
     let window = request.resolve(count)?;
-    let records = store::page(&db.reader, filter, window.offset, window.limit).await?;
+    let records = store::page(&db.reader, &query, window.offset, window.limit).await?;
     Ok(window.page(with_bindings(db, records).await?))
 }
 

@@ -1,12 +1,14 @@
 //! Reading and writing captcha stages (the stage row and its captcha row).
 
+use entity::secret::SecretText;
 use entity::{captcha_stage, stage};
-use sea_orm::sea_query::{Expr, ExprTrait, Func};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
     IntoActiveModel, JoinType, Order, PaginatorTrait, QueryFilter, QueryOrder, QueryResult,
     QuerySelect, RelationTrait, Select, SelectModel, Selector,
 };
+use secrecy::ExposeSecret;
 use uuid::Uuid;
 
 use super::CaptchaStage;
@@ -14,8 +16,9 @@ use super::input::{
     DEFAULT_API_URL, DEFAULT_JS_URL, DEFAULT_SCORE_MAX_THRESHOLD, DEFAULT_SCORE_MIN_THRESHOLD,
     StageChanges,
 };
+use crate::error::ServiceError;
 use crate::flows::Binding;
-use crate::pagination::{like_pattern, search_terms};
+use crate::pagination::{exact_filter, search_condition, search_terms};
 
 /// A stored captcha stage: the base stage row and its captcha row.
 #[derive(Clone, Debug)]
@@ -36,7 +39,7 @@ impl StageRecord {
             captcha: captcha_stage::Model {
                 stage_ptr_id: id,
                 public_key: String::new(),
-                private_key: String::new(),
+                private_key: SecretText::new(String::new()),
                 js_url: DEFAULT_JS_URL.to_string(),
                 api_url: DEFAULT_API_URL.to_string(),
                 interactive: false,
@@ -58,7 +61,9 @@ impl StageRecord {
         let captcha = &mut self.captcha;
         set(&mut self.stage.name, &changes.name);
         set(&mut captcha.public_key, &changes.public_key);
-        set(&mut captcha.private_key, &changes.private_key);
+        if let Some(key) = &changes.private_key {
+            captcha.private_key = SecretText::new(key.expose_secret().to_string());
+        }
         set(&mut captcha.js_url, &changes.js_url);
         set(&mut captcha.api_url, &changes.api_url);
         set(&mut captcha.interactive, &changes.interactive);
@@ -194,14 +199,17 @@ fn select_rows(query: Select<captcha_stage::Entity>) -> Selector<SelectModel<Cap
         .into_model()
 }
 
-/// The whole stored stage, private key included, for a write to start from.
-pub async fn load_record(
+/// The whole stored stage, private key included, for a write to start from, locked until the
+/// transaction ends (`FOR UPDATE` on PostgreSQL; SQLite's write transaction holds the database):
+/// a concurrent write of the same stage waits, then reads what this one wrote.
+pub async fn load_record_for_update(
     conn: &impl ConnectionTrait,
     id: Uuid,
 ) -> Result<Option<StageRecord>, DbErr> {
     let rows = joined()
         .filter(captcha_stage::Column::StagePtrId.eq(id))
         .select_also(stage::Entity)
+        .lock_exclusive()
         .all(conn)
         .await?;
     Ok(rows.into_iter().find_map(|(captcha, stage)| {
@@ -253,6 +261,9 @@ fn ordering_column(field: &str) -> Option<sea_orm::sea_query::SimpleExpr> {
 /// DRF's ordering: a comma list of fields, `-` for descending, unknown names dropped, `name`
 /// when none remains; ties always broken by pk so that pages never overlap.
 fn ordering(param: Option<&str>) -> Vec<(sea_orm::sea_query::SimpleExpr, Order)> {
+    // A field named again is dropped: it could not change the order, and a list of thousands of
+    // repetitions would otherwise become as many ORDER BY terms.
+    let mut seen = std::collections::HashSet::new();
     let mut terms: Vec<_> = param
         .unwrap_or_default()
         .split(',')
@@ -262,7 +273,8 @@ fn ordering(param: Option<&str>) -> Vec<(sea_orm::sea_query::SimpleExpr, Order)>
                 Some(field) => (field, Order::Desc),
                 None => (term, Order::Asc),
             };
-            ordering_column(field).map(|expr| (expr, order))
+            let expr = ordering_column(field)?;
+            seen.insert(field).then_some((expr, order))
         })
         .collect();
     if terms.is_empty() {
@@ -275,34 +287,49 @@ fn ordering(param: Option<&str>) -> Vec<(sea_orm::sea_query::SimpleExpr, Order)>
     terms
 }
 
-fn filtered(filter: &StageFilter) -> Select<captcha_stage::Entity> {
-    let mut query = joined();
-    if let Some(name) = filter.name.as_deref().filter(|v| !v.is_empty()) {
-        query = query.filter(stage::Column::Name.eq(name));
-    }
-    if let Some(key) = filter.public_key.as_deref().filter(|v| !v.is_empty()) {
-        query = query.filter(captcha_stage::Column::PublicKey.eq(key));
-    }
-    for term in search_terms(filter.search.as_deref()) {
-        query = query.filter(
-            Expr::expr(Func::lower(Expr::col((stage::Entity, stage::Column::Name))))
-                .like(like_pattern(&term)),
-        );
-    }
-    query
+/// The filters of a list, checked: the search terms are bounded (`search_terms`).
+pub struct StageQuery<'a> {
+    filter: &'a StageFilter,
+    terms: Vec<String>,
 }
 
-pub async fn count(conn: &impl ConnectionTrait, filter: &StageFilter) -> Result<u64, DbErr> {
-    filtered(filter).count(conn).await
+impl<'a> StageQuery<'a> {
+    pub fn new(filter: &'a StageFilter) -> Result<Self, ServiceError> {
+        Ok(StageQuery {
+            terms: search_terms(filter.search.as_deref())?,
+            filter,
+        })
+    }
+
+    fn select(&self) -> Select<captcha_stage::Entity> {
+        let mut query = joined();
+        let name = Expr::col((stage::Entity, stage::Column::Name));
+        let key = Expr::col((captcha_stage::Entity, captcha_stage::Column::PublicKey));
+        for condition in [
+            exact_filter(name.clone(), self.filter.name.as_deref()),
+            exact_filter(key, self.filter.public_key.as_deref()),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            query = query.filter(condition);
+        }
+        query.filter(search_condition(&self.terms, &[name]))
+    }
+}
+
+pub async fn count(conn: &impl ConnectionTrait, query: &StageQuery<'_>) -> Result<u64, DbErr> {
+    query.select().count(conn).await
 }
 
 pub async fn page(
     conn: &impl ConnectionTrait,
-    filter: &StageFilter,
+    stage_query: &StageQuery<'_>,
     offset: u64,
     limit: u64,
 ) -> Result<Vec<CaptchaStage>, DbErr> {
-    let mut query = filtered(filter);
+    let filter = stage_query.filter;
+    let mut query = stage_query.select();
     for (expr, order) in ordering(filter.ordering.as_deref()) {
         query = query.order_by(expr, order);
     }

@@ -201,7 +201,7 @@ async fn bootstrap_token_is_registered_idempotently() {
     for app in apps().await {
         let secret = "bootstrap-secret-value-that-is-long-enough";
         for _ in 0..3 {
-            stages_api::auth::ensure_bootstrap_token(&app.db.writer, secret)
+            stages_api::auth::ensure_bootstrap_token(&app.db.writer, &secret.into())
                 .await
                 .unwrap();
         }

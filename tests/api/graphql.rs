@@ -253,10 +253,10 @@ async fn limits_introspection_and_non_graphql_requests() {
         // Introspection is for authenticated callers only.
         let body = app.graphql_as(None, introspection, json!({})).await;
         assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
-        // An abusive depth is refused.
+        // An abusive depth is refused, however cheap each level.
         let deep = format!(
-            "{{ captchaStages {{ results {} }} }}",
-            "{ flowSet { stages ".repeat(10) + "{ id }" + &" } }".repeat(10)
+            "{{ __schema {{ types {{ fields {{ type {} }} }} }} }}",
+            "{ ofType ".repeat(14) + "{ name }" + &" }".repeat(14)
         );
         let body = app.graphql(&deep, json!({})).await;
         assert!(
@@ -265,6 +265,22 @@ async fn limits_introspection_and_non_graphql_requests() {
                 .unwrap()
                 .contains("nested too deep"),
             "{body}"
+        );
+
+        // Costly lists are refused before they run: pages count their size.
+        let page =
+            "captchaStages(pageSize: 100) { results { name flowSet { slug stages { name } } } }";
+        let body = app.graphql(&format!("{{ {page} }}"), json!({})).await;
+        assert!(body.get("errors").is_none(), "{body}");
+        let aliased: String = (0..10).map(|i| format!("p{i}: {page} ")).collect();
+        let body = app.graphql(&format!("{{ {aliased} }}"), json!({})).await;
+        assert_eq!(
+            body["errors"][0]["message"], "Query is too complex.",
+            "{body}"
+        );
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"],
+            "GRAPHQL_VALIDATION_FAILED"
         );
 
         let resp = app

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, Database, Statement};
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use stages_api::app::{AppState, app};
 use stages_api::auth::{self, NewToken, Permission};
@@ -95,7 +96,9 @@ pub async fn spawn_on(
         },
     )
     .await
-    .expect("superuser token");
+    .expect("superuser token")
+    .expose_secret()
+    .to_string();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let router = app(AppState::new(db.clone()));
@@ -124,6 +127,8 @@ impl TestApp {
         )
         .await
         .unwrap()
+        .expose_secret()
+        .to_string()
     }
 
     /// A superuser token with a name (to revoke it) and an optional expiry.
@@ -143,6 +148,8 @@ impl TestApp {
         )
         .await
         .unwrap()
+        .expose_secret()
+        .to_string()
     }
 
     /// A request with the superuser token.

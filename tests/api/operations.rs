@@ -78,17 +78,18 @@ async fn health_and_unknown_routes() {
             .status(),
         StatusCode::OK
     );
-    // Requests that need the database get a 403-free, clean 500 body.
+    // Requests that need the database say that it is unavailable and a retry may work.
     let resp = client
         .get(format!("{base}{STAGES}"))
         .bearer_auth("x")
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(resp.headers()["retry-after"], "2");
     assert_eq!(
         resp.json::<serde_json::Value>().await.unwrap(),
-        json!({"detail": "A server error occurred."})
+        json!({"detail": "The database is unavailable. Try again shortly."})
     );
 }
 

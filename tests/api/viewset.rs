@@ -325,7 +325,7 @@ async fn stored_private_key(app: &TestApp, id: &str) -> String {
         .await
         .unwrap()
         .unwrap();
-    row.private_key
+    row.private_key.expose().to_string()
 }
 
 #[tokio::test]
