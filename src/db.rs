@@ -5,10 +5,14 @@
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
+
+use crate::error::ServiceError;
+use sea_orm::sea_query::Expr;
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection,
-    DatabaseTransaction, DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ActiveModelTrait, ConnectOptions, ConnectionTrait, Database, DatabaseBackend,
+    DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait, UpdateMany, Value,
 };
 
 /// PostgreSQL on a 2-core machine peaks at about 8 connections; more costs throughput.
@@ -83,6 +87,30 @@ impl Db {
             self.writer.begin().await
         }
     }
+}
+
+/// How often a write that lost a race to another transaction runs again before it gives up.
+const WRITE_ATTEMPTS: usize = 3;
+
+/// Runs a write transaction, again when PostgreSQL rolled it back for racing another
+/// (serialization failure, deadlock); after [`WRITE_ATTEMPTS`] such losses the client is told to
+/// try again shortly (503).
+pub async fn with_write_retries<T, F, Fut>(mut attempt: F) -> Result<T, ServiceError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ServiceError>>,
+{
+    for _ in 0..WRITE_ATTEMPTS {
+        match attempt().await {
+            Err(ServiceError::WriteConflict) => continue,
+            other => return other,
+        }
+    }
+    tracing::warn!(
+        attempts = WRITE_ATTEMPTS,
+        "write kept losing races to other writers"
+    );
+    Err(ServiceError::Unavailable)
 }
 
 /// Applies pending migrations in one transaction. Instances starting together take turns: on
@@ -166,4 +194,36 @@ pub fn is_write_conflict(err: &DbErr) -> bool {
         }
         _ => false,
     }
+}
+
+fn column_named<C: std::str::FromStr>(name: &str) -> Result<C, ServiceError> {
+    name.parse()
+        .map_err(|_| ServiceError::internal("write", format!("no column called {name}")))
+}
+
+/// Sets each named column of a new row (a declaration's `Changes::columns`).
+pub fn set_columns<A>(row: &mut A, columns: Vec<(&'static str, Value)>) -> Result<(), ServiceError>
+where
+    A: ActiveModelTrait,
+    <A::Entity as EntityTrait>::Column: std::str::FromStr,
+{
+    for (name, value) in columns {
+        row.try_set(column_named(name)?, value)?;
+    }
+    Ok(())
+}
+
+/// An `UPDATE` of each named column (a declaration's `Changes::columns`; never empty).
+pub fn update_columns<E>(
+    mut update: UpdateMany<E>,
+    columns: Vec<(&'static str, Value)>,
+) -> Result<UpdateMany<E>, ServiceError>
+where
+    E: EntityTrait,
+    E::Column: std::str::FromStr,
+{
+    for (name, value) in columns {
+        update = update.col_expr(column_named::<E::Column>(name)?, Expr::value(value));
+    }
+    Ok(update)
 }

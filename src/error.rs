@@ -94,6 +94,17 @@ pub enum ServiceError {
     /// Anything unexpected. The cause has already been logged; clients see a generic message.
     #[error("A server error occurred.")]
     Internal,
+    /// A unique constraint refused a write: another request took a name or a slug. Use cases
+    /// turn it into the field error it means; one that escapes them is a 500.
+    #[error("A server error occurred.")]
+    UniqueViolation,
+    /// A foreign key refused a write: a referenced object was deleted meanwhile.
+    #[error("A server error occurred.")]
+    ForeignKeyViolation,
+    /// PostgreSQL rolled a transaction back for racing another (serialization failure,
+    /// deadlock): the write may simply run again (`db::with_write_retries`).
+    #[error("A server error occurred.")]
+    WriteConflict,
 }
 
 /// What a 503 asks a client to wait before it tries again, in seconds.
@@ -116,12 +127,42 @@ impl ServiceError {
     pub fn is_transient(&self) -> bool {
         matches!(self, ServiceError::Unavailable | ServiceError::TimedOut)
     }
+
+    /// A unique violation as the field error it means here; any other error as it is.
+    pub fn unique_violation_as(self, field_error: impl FnOnce() -> ServiceError) -> ServiceError {
+        match self {
+            ServiceError::UniqueViolation => field_error(),
+            other => other,
+        }
+    }
+
+    /// Whether a front end may show it as it is (a violation that no use case mapped is not).
+    pub fn is_internal(&self) -> bool {
+        matches!(
+            self,
+            ServiceError::Internal
+                | ServiceError::UniqueViolation
+                | ServiceError::ForeignKeyViolation
+                | ServiceError::WriteConflict
+        )
+    }
 }
 
 impl From<sea_orm::DbErr> for ServiceError {
     fn from(err: sea_orm::DbErr) -> Self {
         // Database messages name tables, columns and constraints, never the bound values.
-        if crate::db::is_unavailable(&err) {
+        match err.sql_err() {
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
+                return ServiceError::UniqueViolation;
+            }
+            Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_)) => {
+                return ServiceError::ForeignKeyViolation;
+            }
+            _ => {}
+        }
+        if crate::db::is_write_conflict(&err) {
+            ServiceError::WriteConflict
+        } else if crate::db::is_unavailable(&err) {
             tracing::warn!(error = %err, "database unavailable");
             ServiceError::Unavailable
         } else {

@@ -49,6 +49,11 @@ pub const MAX_GRAPHQL_ALIASES: usize = 64;
 /// Fields at the root of an operation: each is a use case of its own.
 pub const MAX_GRAPHQL_ROOT_FIELDS: usize = 16;
 
+/// The GraphQL cost of a nested list of objects: its expected length times one item.
+pub fn graphql_list_cost(child_complexity: usize) -> usize {
+    GRAPHQL_EXPECTED_LIST_SIZE.saturating_mul(1usize.saturating_add(child_complexity))
+}
+
 /// Whether arrays and objects in a JSON text nest deeper than `max`. Iterative, in one pass over
 /// the bytes, so that a hostile body cannot exhaust the stack before the parser refuses it.
 pub fn json_nesting_exceeds(text: &[u8], max: usize) -> bool {

@@ -1,11 +1,20 @@
 //! authentik's list semantics, shared by every paged query: page number and size resolution
-//! (Django's paginator with authentik's envelope) and DRF's search terms.
+//! (Django's paginator with authentik's envelope), django-filter's filters (with their 400s for
+//! values that are not of the filter's type), DRF's search terms and ordering.
+
+use std::collections::HashSet;
 
 use indexmap::IndexMap;
 use sea_orm::sea_query::{Condition, Expr, Func, LikeExpr, SimpleExpr};
+use sea_orm::{
+    ConnectionTrait, EntityTrait, FromQueryResult, Order, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Select,
+};
+use uuid::Uuid;
 
-use crate::error::{ErrorTree, ServiceError};
+use crate::error::{ErrorTree, FieldErrors, ServiceError};
 use crate::limits::{MAX_SEARCH_CHARS, MAX_SEARCH_TERMS};
+use crate::object::Choice;
 
 const DEFAULT_PAGE_SIZE: u64 = 20;
 /// Also the size used when the requested one is not a positive number.
@@ -180,6 +189,197 @@ pub fn exact_filter(column: SimpleExpr, value: Option<&str>) -> Option<Condition
     } else {
         Condition::all().add(sea_orm::ExprTrait::eq(column, value))
     })
+}
+
+/// The filters of one list request, as django-filter applies them: an empty value is no filter;
+/// a value that is not of the filter's type is a 400 on its parameter (every such parameter at
+/// once); the search terms are bounded. Conditions are added flat, never nested per value.
+pub struct Filters {
+    condition: Condition,
+    errors: FieldErrors,
+}
+
+impl Default for Filters {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Filters {
+    pub fn new() -> Self {
+        Filters {
+            condition: Condition::all(),
+            errors: FieldErrors::new(),
+        }
+    }
+
+    fn refuse(&mut self, name: &str, message: String) {
+        self.errors
+            .insert(name.to_string(), ErrorTree::message(message));
+    }
+
+    /// Exact, case-sensitive text.
+    pub fn text(&mut self, column: SimpleExpr, value: Option<&str>) -> &mut Self {
+        if let Some(condition) = exact_filter(column, value) {
+            self.add(condition);
+        }
+        self
+    }
+
+    /// A UUID (`Enter a valid UUID.` otherwise).
+    pub fn uuid(&mut self, name: &str, column: SimpleExpr, value: Option<&str>) -> &mut Self {
+        let Some(value) = value.filter(|v| !v.is_empty()) else {
+            return self;
+        };
+        match Uuid::parse_str(value.trim()) {
+            Ok(id) => self.add(Condition::all().add(sea_orm::ExprTrait::eq(column, id))),
+            Err(_) => self.refuse(name, "Enter a valid UUID.".to_string()),
+        }
+        self
+    }
+
+    /// One of a [`Choice`]'s values (django-filter's ChoiceFilter message otherwise).
+    pub fn choice<C: Choice>(
+        &mut self,
+        name: &str,
+        column: SimpleExpr,
+        value: Option<&str>,
+    ) -> &mut Self {
+        let Some(value) = value.filter(|v| !v.is_empty()) else {
+            return self;
+        };
+        match C::from_value(value) {
+            Some(choice) => {
+                self.add(Condition::all().add(sea_orm::ExprTrait::eq(column, choice.value())))
+            }
+            None => self.refuse(
+                name,
+                format!("Select a valid choice. {value} is not one of the available choices."),
+            ),
+        }
+        self
+    }
+
+    /// A whole number (`Enter a number.` otherwise).
+    pub fn integer(&mut self, name: &str, column: SimpleExpr, value: Option<&str>) -> &mut Self {
+        let Some(value) = value.filter(|v| !v.is_empty()) else {
+            return self;
+        };
+        match value.trim().parse::<i64>() {
+            Ok(number) => self.add(Condition::all().add(sea_orm::ExprTrait::eq(column, number))),
+            Err(_) => self.refuse(name, "Enter a number.".to_string()),
+        }
+        self
+    }
+
+    /// django-filter's BooleanFilter: `true`/`false`/`1`/`0` in any case; anything else is no
+    /// filter.
+    pub fn boolean(&mut self, column: SimpleExpr, value: Option<&str>) -> &mut Self {
+        let parsed = match value.map(str::to_ascii_lowercase).as_deref() {
+            Some("true" | "1") => Some(true),
+            Some("false" | "0") => Some(false),
+            _ => None,
+        };
+        if let Some(flag) = parsed {
+            self.add(Condition::all().add(sea_orm::ExprTrait::eq(column, flag)));
+        }
+        self
+    }
+
+    /// A condition the caller decided.
+    pub fn add(&mut self, condition: impl Into<Condition>) {
+        let current = std::mem::replace(&mut self.condition, Condition::all());
+        self.condition = current.add(condition.into());
+    }
+
+    /// DRF's search: every term in one of `columns`.
+    pub fn search(&mut self, search: Option<&str>, columns: &[SimpleExpr]) -> &mut Self {
+        match search_terms(search) {
+            Ok(terms) => self.add(search_condition(&terms, columns)),
+            Err(ServiceError::Validation(fields)) => self.errors.extend(fields),
+            Err(_) => {}
+        }
+        self
+    }
+
+    /// The condition, or every refused parameter.
+    pub fn finish(self) -> Result<Condition, ServiceError> {
+        if self.errors.is_empty() {
+            Ok(self.condition)
+        } else {
+            Err(ServiceError::Validation(self.errors))
+        }
+    }
+}
+
+/// DRF's ordering: a comma list of `fields` names, `-` for descending, unknown and repeated
+/// names dropped, `default` when none remains; `tiebreak` always last so that pages never
+/// overlap.
+pub fn ordering(
+    param: Option<&str>,
+    fields: &[(&str, SimpleExpr)],
+    default: &[&str],
+    tiebreak: SimpleExpr,
+) -> Vec<(SimpleExpr, Order)> {
+    let column = |name: &str| {
+        fields
+            .iter()
+            .find(|(field, _)| *field == name)
+            .map(|(_, expr)| expr.clone())
+    };
+    let mut seen = HashSet::new();
+    let mut terms: Vec<_> = param
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|term| {
+            let term = term.trim();
+            let (field, order) = match term.strip_prefix('-') {
+                Some(field) => (field, Order::Desc),
+                None => (term, Order::Asc),
+            };
+            let expr = column(field)?;
+            seen.insert(field).then_some((expr, order))
+        })
+        .collect();
+    if terms.is_empty() {
+        terms = default
+            .iter()
+            .filter_map(|field| column(field).map(|expr| (expr, Order::Asc)))
+            .collect();
+    }
+    terms.push((tiebreak, Order::Asc));
+    terms
+}
+
+/// One page of `select` filtered by `condition` in `order`: the count, then the rows of the
+/// requested page read into `M` by column name.
+pub async fn fetch_page<E, M, C>(
+    conn: &C,
+    select: Select<E>,
+    condition: Condition,
+    order: Vec<(SimpleExpr, Order)>,
+    request: &PageRequest,
+) -> Result<Page<M>, ServiceError>
+where
+    E: EntityTrait,
+    E::Model: Send + Sync,
+    M: FromQueryResult + Sized + Send + Sync,
+    C: ConnectionTrait,
+{
+    let select = select.filter(condition);
+    let count = select.clone().count(conn).await?;
+    let window = request.resolve(count)?;
+    let mut select = select;
+    for (expr, direction) in order {
+        select = select.order_by(expr, direction);
+    }
+    let rows = select
+        .offset(window.offset)
+        .limit(window.limit)
+        .into_model::<M>()
+        .all(conn)
+        .await?;
+    Ok(window.page(rows))
 }
 
 /// `%term%` for LIKE, with the wildcards of the term itself escaped.

@@ -22,6 +22,7 @@ pub struct Model {
     pub compatibility_mode: bool,
     pub layout: String,
     pub denied_action: String,
+    pub authentication: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -8,12 +8,15 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub fsb_uuid: Uuid,
+    /// In authentik the id of the binding's policy-binding parent row; kept as its own uuid.
+    pub policybindingmodel_ptr_id: Uuid,
     /// The flow (authentik calls the column `target`).
     pub target: Uuid,
     pub stage: Uuid,
     pub order: i32,
     pub evaluate_on_plan: bool,
     pub re_evaluate_policies: bool,
+    pub policy_engine_mode: String,
     pub invalid_response_action: String,
 }
 

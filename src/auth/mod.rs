@@ -15,36 +15,44 @@ use sha2::{Digest, Sha256};
 
 use crate::error::ServiceError;
 
-/// The permissions of this API, by authentik's names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Permission {
-    AddCaptchaStage,
-    ViewCaptchaStage,
-    ChangeCaptchaStage,
-    DeleteCaptchaStage,
+/// Declares the permissions of this API, each by authentik's full name.
+macro_rules! permissions {
+    ($($variant:ident => $name:literal),+ $(,)?) => {
+        /// The permissions of this API, by authentik's names.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Permission { $($variant),+ }
+
+        impl Permission {
+            pub const ALL: &'static [Permission] = &[$(Permission::$variant),+];
+
+            pub fn name(self) -> &'static str {
+                match self { $(Permission::$variant => $name),+ }
+            }
+        }
+    };
+}
+
+permissions! {
+    AddCaptchaStage => "authentik_stages_captcha.add_captchastage",
+    ViewCaptchaStage => "authentik_stages_captcha.view_captchastage",
+    ChangeCaptchaStage => "authentik_stages_captcha.change_captchastage",
+    DeleteCaptchaStage => "authentik_stages_captcha.delete_captchastage",
+    AddFlow => "authentik_flows.add_flow",
+    ViewFlow => "authentik_flows.view_flow",
+    ChangeFlow => "authentik_flows.change_flow",
+    DeleteFlow => "authentik_flows.delete_flow",
+    AddFlowStageBinding => "authentik_flows.add_flowstagebinding",
+    ViewFlowStageBinding => "authentik_flows.view_flowstagebinding",
+    ChangeFlowStageBinding => "authentik_flows.change_flowstagebinding",
+    DeleteFlowStageBinding => "authentik_flows.delete_flowstagebinding",
 }
 
 impl Permission {
-    pub const ALL: [Permission; 4] = [
-        Permission::AddCaptchaStage,
-        Permission::ViewCaptchaStage,
-        Permission::ChangeCaptchaStage,
-        Permission::DeleteCaptchaStage,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Permission::AddCaptchaStage => "authentik_stages_captcha.add_captchastage",
-            Permission::ViewCaptchaStage => "authentik_stages_captcha.view_captchastage",
-            Permission::ChangeCaptchaStage => "authentik_stages_captcha.change_captchastage",
-            Permission::DeleteCaptchaStage => "authentik_stages_captcha.delete_captchastage",
-        }
-    }
-
     /// Reads a full name (`authentik_stages_captcha.view_captchastage`) or its codename.
     pub fn parse(name: &str) -> Option<Permission> {
         Permission::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .find(|p| p.name() == name || p.name().split_once('.').map(|(_, c)| c) == Some(name))
     }
 }
@@ -57,8 +65,12 @@ pub struct Principal {
 }
 
 impl Principal {
+    pub fn may(&self, permission: Permission) -> bool {
+        self.superuser || self.permissions.contains(&permission)
+    }
+
     pub fn require(&self, permission: Permission) -> Result<(), ServiceError> {
-        if self.superuser || self.permissions.contains(&permission) {
+        if self.may(permission) {
             Ok(())
         } else {
             Err(ServiceError::PermissionDenied)
@@ -139,6 +151,10 @@ mod tests {
             Permission::parse("delete_captchastage"),
             Some(Permission::DeleteCaptchaStage)
         );
-        assert_eq!(Permission::parse("authentik_flows.view_flow"), None);
+        assert_eq!(
+            Permission::parse("authentik_flows.view_flow"),
+            Some(Permission::ViewFlow)
+        );
+        assert_eq!(Permission::parse("authentik_flows.view_nothing"), None);
     }
 }

@@ -1,23 +1,32 @@
-//! Flows and the bindings that tie stages into them: the read model, the rules of a nested
-//! `flow_set` item, and the writes that create, update and bind flows inside a stage's
-//! transaction. Used by `stages`; knows nothing of either front end.
+//! Flows: the declaration of a flow (and of `FlowSet`, the narrower flow of a stage's
+//! `flow_set`), its choices, and the use cases of `/api/v3/flows/instances/` and GraphQL's
+//! `flow`, `flows`, `createFlow`, …. Bindings are `crate::bindings`; a stage's nested `flow_set`
+//! writes are here too (`store::bind_new_flows`, `store::sync_flow_set`), inside the stage's
+//! transaction. Knows nothing of either front end.
 
-mod input;
-mod store;
+pub mod store;
 
-pub use input::{FLOW_FIELDS, FlowInput, FlowItemCheck, SLUG_TAKEN, ValidFlow, check_flow_set};
-pub use store::{
-    bind_new_flows, bindings_of_stage_for_update, bindings_of_stages, flow_by_slug, list_flows,
-    stage_ids_of_flows, sync_flow_set, taken_slugs,
-};
-
-use crate::choice_enum;
-use crate::validation::Choice;
+use serde::Serializer;
 use uuid::Uuid;
+
+use crate::auth::{Permission, Principal};
+use crate::choice_enum;
+use crate::db::{self, Db};
+use crate::error::{ErrorTree, FieldErrors, ServiceError};
+use crate::limits::MAX_TEXT_CHARS;
+use crate::object::{WriteMode, api_object};
+use crate::pagination::{Page, PageRequest};
+use crate::stages::Submitted;
+use crate::used_by::{UsedBy, UsedByAction};
+
+pub const NO_FLOW: &str = "No Flow matches the given query.";
+pub const SLUG_TAKEN: &str = "Flow with this slug already exists.";
+/// What authentik's flows show while no background image is stored.
+const DEFAULT_BACKGROUND: &str = "/static/dist/assets/images/flow_background.jpg";
 
 choice_enum!(
     /// What a flow is for.
-    Designation {
+    Designation, graphql "FlowDesignation", schema "FlowDesignationEnum" {
         Authentication => "authentication",
         Authorization => "authorization",
         Invalidation => "invalidation",
@@ -29,12 +38,12 @@ choice_enum!(
 );
 
 choice_enum!(
-    /// Whether all or any of a flow's policies must pass.
-    PolicyEngineMode { All => "all", Any => "any" }
+    /// Whether all or any of the policies must pass.
+    PolicyEngineMode, graphql "PolicyEngineMode", schema "PolicyEngineMode" { All => "all", Any => "any" }
 );
 
 choice_enum!(
-    FlowLayout {
+    FlowLayout, graphql "FlowLayout", schema "FlowLayoutEnum" {
         Stacked => "stacked",
         ContentLeft => "content_left",
         ContentRight => "content_right",
@@ -45,74 +54,295 @@ choice_enum!(
 
 choice_enum!(
     /// What happens when a user may not run the flow.
-    DeniedAction {
+    DeniedAction, graphql "DeniedAction", schema "DeniedActionEnum" {
         MessageContinue => "message_continue",
         Message => "message",
         Continue => "continue",
     }
 );
 
-/// What authentik's flows show while no background image is stored.
-const DEFAULT_BACKGROUND: &str = "/static/dist/assets/images/flow_background.jpg";
+choice_enum!(
+    /// Who may run the flow.
+    Authentication, graphql "FlowAuthentication", schema "AuthenticationEnum" {
+        None => "none",
+        RequireAuthenticated => "require_authenticated",
+        RequireUnauthenticated => "require_unauthenticated",
+        RequireSuperuser => "require_superuser",
+        RequireRedirect => "require_redirect",
+        RequireOutpost => "require_outpost",
+    }
+);
 
-#[derive(Clone, Debug, PartialEq)]
+/// A flow, as REST (`Flow`, and `FlowSet` inside a stage) and GraphQL (`Flow`) show it.
+#[api_object(
+    schema = "Flow",
+    description = "Flow Serializer",
+    graphql = "Flow",
+    complex,
+    stored,
+    input(
+        rest = "FlowRequest",
+        patched = "PatchedFlowRequest",
+        create = "CreateFlowInput",
+        update = "UpdateFlowInput"
+    ),
+    view(
+        name = FlowSet,
+        schema = "FlowSet",
+        description = "Stripped down flow serializer",
+        fields(
+            pk,
+            policybindingmodel_ptr_id,
+            name,
+            slug,
+            title,
+            designation,
+            background,
+            policy_engine_mode,
+            compatibility_mode,
+            export_url,
+            layout,
+            denied_action
+        ),
+        input(rest = "FlowSetRequest", create = "FlowSetInput")
+    )
+)]
 pub struct Flow {
-    pub id: Uuid,
+    /// The flow UUID (REST's `pk`).
+    #[field(read_only, graphql = "id", column = "flow_uuid")]
+    pub pk: Uuid,
+    /// In authentik the id of the flow's policy-binding parent.
+    #[field(read_only)]
     pub policybindingmodel_ptr_id: Uuid,
+    #[field(required, max_length = MAX_TEXT_CHARS)]
     pub name: String,
+    /// Visible in the URL.
+    #[field(required, slug)]
     pub slug: String,
+    /// Shown as the Title in Flow pages.
+    #[field(required, max_length = MAX_TEXT_CHARS)]
     pub title: String,
+    /// Decides what this Flow is used for. For example, the Authentication flow is redirect to when an un-authenticated user visits authentik.
+    #[field(required, choice)]
     pub designation: Designation,
-    background: Option<String>,
+    /// Get the URL to the background image. If the name is /static or starts with http
+    /// it is returned as-is
+    #[field(read_only, read_with = background_url)]
+    pub background: String,
+    /// The stages bound into the flow, by binding order (GraphQL: `stages`, the objects).
+    #[field(read_only, computed, graphql_skip)]
+    pub stages: Vec<Uuid>,
+    /// No policies here: always empty.
+    #[field(read_only, computed)]
+    pub policies: Vec<Uuid>,
+    /// Get count of cached flows
+    #[field(read_only, computed, schema(schema_with = crate::object::integer_schema))]
+    pub cache_count: i32,
+    #[field(choice, default = PolicyEngineMode::Any)]
     pub policy_engine_mode: PolicyEngineMode,
+    /// Enable compatibility mode, increases compatibility with password managers on mobile devices.
+    #[field(default = false)]
     pub compatibility_mode: bool,
+    /// Get export URL for flow
+    #[field(read_only, computed)]
+    pub export_url: String,
+    #[field(choice, default = FlowLayout::Stacked)]
     pub layout: FlowLayout,
+    /// Configure what should happen when a flow denies access to a user.
+    #[field(choice, default = DeniedAction::MessageContinue)]
     pub denied_action: DeniedAction,
+    /// Required level of authentication and authorization to access a flow.
+    #[field(choice, default = Authentication::None)]
+    pub authentication: Authentication,
+}
+
+/// The background as authentik renders it: the default image, a stored URL or static path as
+/// is, or a stored file under `/media/`.
+fn background_url(stored: Option<String>) -> String {
+    match stored.as_deref() {
+        None | Some("") => DEFAULT_BACKGROUND.to_string(),
+        Some(url) if url.starts_with("http") || url.starts_with("/static") => url.to_string(),
+        Some(path) => format!("/media/{path}"),
+    }
 }
 
 impl Flow {
-    /// The background as authentik renders it: the default image, a stored URL as is, or a
-    /// stored file under `/media/`.
-    pub fn background_url(&self) -> String {
-        match self.background.as_deref() {
-            None | Some("") => DEFAULT_BACKGROUND.to_string(),
-            Some(url) if url.starts_with("http") => url.to_string(),
-            Some(path) => format!("/media/{path}"),
-        }
+    /// Fills what is derived from the stored columns (a read leaves it empty).
+    pub(crate) fn derive_fields(&mut self) {
+        self.export_url = format!("/api/v3/flows/instances/{}/export/", self.slug);
     }
 
-    pub fn export_url(&self) -> String {
-        format!("/api/v3/flows/instances/{}/export/", self.slug)
+    /// A stage's `flow_set` shows each flow as authentik's narrower `FlowSet`.
+    pub fn as_flow_set(&self) -> FlowSet {
+        FlowSet::from(self)
     }
 }
 
-impl From<entity::flow::Model> for Flow {
-    fn from(row: entity::flow::Model) -> Self {
-        // Stored choices were validated on the way in; the defaults only guard against rows
-        // written by something else.
-        Flow {
-            id: row.flow_uuid,
-            policybindingmodel_ptr_id: row.policybindingmodel_ptr_id,
-            designation: Designation::from_value(&row.designation)
-                .unwrap_or(Designation::Authentication),
-            policy_engine_mode: PolicyEngineMode::from_value(&row.policy_engine_mode)
-                .unwrap_or(PolicyEngineMode::Any),
-            layout: FlowLayout::from_value(&row.layout).unwrap_or(FlowLayout::Stacked),
-            denied_action: DeniedAction::from_value(&row.denied_action)
-                .unwrap_or(DeniedAction::MessageContinue),
-            name: row.name,
-            slug: row.slug,
-            title: row.title,
-            background: row.background,
-            compatibility_mode: row.compatibility_mode,
-        }
-    }
+/// `serialize_with` of a stage's `flow_set`: the flows as `FlowSet`s.
+pub fn serialize_flow_set<S: Serializer>(flows: &[Flow], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(flows.iter().map(Flow::as_flow_set))
 }
 
-/// A stage bound into a flow at an order.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Binding {
-    pub id: Uuid,
-    pub order: i32,
-    pub flow: Flow,
+/// How a flow is named: REST paths name it by slug, GraphQL by slug or id.
+#[derive(Clone, Debug)]
+pub enum FlowKey {
+    Slug(String),
+    Id(Uuid),
+}
+
+/// The filters of the flow list (each as the query string gives it; empty means none).
+#[derive(Clone, Debug, Default)]
+pub struct FlowFilter {
+    pub flow_uuid: Option<String>,
+    pub name: Option<String>,
+    pub slug: Option<String>,
+    pub designation: Option<String>,
+    pub denied_action: Option<String>,
+    pub search: Option<String>,
+    pub ordering: Option<String>,
+}
+
+/// A unique slug taken: the field error DRF's UniqueValidator gives.
+fn slug_taken() -> ServiceError {
+    ServiceError::Validation(FieldErrors::from([(
+        "slug".to_string(),
+        ErrorTree::message(SLUG_TAKEN),
+    )]))
+}
+
+/// `POST /api/v3/flows/instances/`, `createFlow`.
+pub async fn create_flow(
+    db: &Db,
+    principal: &Principal,
+    input: Submitted<FlowInput>,
+) -> Result<Flow, ServiceError> {
+    principal.require(Permission::AddFlow)?;
+    let changes = input?
+        .check(WriteMode::Create)
+        .map_err(ServiceError::Validation)?
+        .with_defaults();
+    db::with_write_retries(|| async {
+        let txn = db.begin_write().await?;
+        let flow = store::insert_flow(&txn, &changes).await?;
+        txn.commit().await?;
+        Ok(flow)
+    })
+    .await
+    .map_err(|err| err.unique_violation_as(slug_taken))
+}
+
+/// `PUT` (replace) and `PATCH` (update) of one flow by slug; `replaceFlow`, `updateFlow`. The
+/// slug may change: the flow keeps its pk and its bindings.
+pub async fn update_flow(
+    db: &Db,
+    principal: &Principal,
+    key: Submitted<FlowKey>,
+    input: Submitted<FlowInput>,
+    mode: WriteMode,
+) -> Result<Flow, ServiceError> {
+    principal.require(Permission::ChangeFlow)?;
+    let key = key?;
+    let flow = db::with_write_retries(|| async {
+        let txn = db.begin_write().await?;
+        let mut flow = store::flow_for_update(&txn, &key)
+            .await?
+            .ok_or(ServiceError::NotFound(NO_FLOW))?;
+        // The flow must exist before the body is looked at: authentik answers 404 before 400.
+        let input = input.as_ref().map_err(Clone::clone)?;
+        let changes = input.check(mode).map_err(ServiceError::Validation)?;
+        store::update_flow(&txn, flow.pk, &changes).await?;
+        changes.apply_to(&mut flow);
+        flow.derive_fields();
+        txn.commit().await?;
+        Ok(flow)
+    })
+    .await
+    .map_err(|err| err.unique_violation_as(slug_taken))?;
+    flow.with_stages(db).await
+}
+
+/// `DELETE`, `deleteFlow`: the flow and its bindings; never a stage.
+pub async fn delete_flow(
+    db: &Db,
+    principal: &Principal,
+    key: Submitted<FlowKey>,
+) -> Result<Uuid, ServiceError> {
+    principal.require(Permission::DeleteFlow)?;
+    let key = key?;
+    store::delete_flow(&db.writer, &key)
+        .await?
+        .ok_or(ServiceError::NotFound(NO_FLOW))
+}
+
+/// `GET …/instances/{slug}/`, `flow(slug | id)`: `None` when there is none.
+pub async fn find_flow(
+    db: &Db,
+    principal: &Principal,
+    key: Submitted<FlowKey>,
+) -> Result<Option<Flow>, ServiceError> {
+    principal.require(Permission::ViewFlow)?;
+    let key = key?;
+    let mut flows = store::flows_by_key(&db.reader, &key).await?;
+    store::add_stage_ids(&db.reader, &mut flows).await?;
+    Ok(flows.pop())
+}
+
+/// Flows by id (a binding's `target` in GraphQL, batched). The caller checks the permission.
+pub async fn load_by_ids(db: &Db, ids: &[Uuid]) -> Result<Vec<Flow>, ServiceError> {
+    Ok(store::flows_by_ids(&db.reader, ids).await?)
+}
+
+/// `GET /api/v3/flows/instances/`, `flows(...)`: one page, with each flow's stage ids, in three
+/// queries whatever the page size.
+pub async fn list_flows(
+    db: &Db,
+    principal: &Principal,
+    filter: &FlowFilter,
+    request: &PageRequest,
+) -> Result<Page<Flow>, ServiceError> {
+    principal.require(Permission::ViewFlow)?;
+    let mut page = store::page(&db.reader, filter, request).await?;
+    store::add_stage_ids(&db.reader, &mut page.results).await?;
+    Ok(page)
+}
+
+/// `GET …/instances/{slug}/used_by/`: for each binding (by order) the binding, then each bound
+/// stage, as a live authentik answers; only what the caller may view.
+pub async fn flow_used_by(
+    db: &Db,
+    principal: &Principal,
+    key: Submitted<FlowKey>,
+) -> Result<Vec<UsedBy>, ServiceError> {
+    let flow = find_flow(db, principal, key)
+        .await?
+        .ok_or(ServiceError::NotFound(NO_FLOW))?;
+    let bindings = store::bindings_with_stage_names(&db.reader, flow.pk).await?;
+    let mut used_by = Vec::new();
+    if principal.may(Permission::ViewFlowStageBinding) {
+        used_by.extend(bindings.iter().map(|(binding, order, _)| UsedBy {
+            app: "authentik_flows",
+            model_name: "flowstagebinding",
+            pk: binding.to_string(),
+            name: format!("Flow-stage binding #{order} to {}", flow.pk),
+            action: UsedByAction::Cascade,
+        }));
+    }
+    if principal.may(Permission::ViewCaptchaStage) {
+        used_by.extend(bindings.iter().map(|(_, _, (stage, name))| UsedBy {
+            app: "authentik_flows",
+            model_name: "stage",
+            pk: stage.to_string(),
+            name: format!("Stage {name}"),
+            action: UsedByAction::CascadeMany,
+        }));
+    }
+    Ok(used_by)
+}
+
+impl Flow {
+    /// The flow with its stage ids (a write answers what a read would).
+    async fn with_stages(mut self, db: &Db) -> Result<Flow, ServiceError> {
+        store::add_stage_ids(&db.reader, std::slice::from_mut(&mut self)).await?;
+        Ok(self)
+    }
 }

@@ -1,23 +1,367 @@
-//! Reading and writing flows and bindings. Writes take the caller's transaction.
+//! Reading and writing flows, and the bindings a stage's `flow_set` makes. Rows are read by
+//! column name (`Flow` is `FromQueryResult` by declaration); writes set the columns a checked
+//! change names (`FlowChanges::columns`). Writes take the caller's transaction.
 
 use std::collections::{HashMap, HashSet};
 
-use entity::{flow, flow_stage_binding};
-use sea_orm::sea_query::Expr;
+use entity::{flow, flow_stage_binding, stage};
+use sea_orm::sea_query::{Expr, IntoColumnRef, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, IntoActiveModel, JoinType,
-    PaginatorTrait, QueryFilter, QueryOrder, QueryResult, QuerySelect, RelationTrait,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, JoinType, QueryFilter, QueryOrder,
+    QuerySelect, RelationTrait, Select,
 };
 use uuid::Uuid;
 
-use super::{Binding, DeniedAction, Designation, Flow, FlowLayout, PolicyEngineMode, ValidFlow};
+use super::{Flow, FlowChanges, FlowFilter, FlowKey, FlowSetChanges};
+use crate::db::{set_columns, update_columns};
 use crate::error::ServiceError;
-use crate::pagination::{Page, PageRequest, search_condition, search_terms};
-use crate::validation::Choice;
+use crate::pagination::{Filters, Page, PageRequest, fetch_page, ordering};
 
 /// Bindings made through `flow_set` take authentik's defaults.
-const NEW_BINDING_ORDER: i32 = 0;
-const DEFAULT_INVALID_RESPONSE_ACTION: &str = "retry";
+const FLOW_SET_BINDING_ORDER: i32 = 0;
+
+/// A stage's binding into a flow, with the flow (a stage's `flow_set` entry).
+#[derive(Clone, Debug)]
+pub struct Binding {
+    pub id: Uuid,
+    pub order: i32,
+    pub flow: Flow,
+}
+
+fn column(column: flow::Column) -> SimpleExpr {
+    Expr::col((flow::Entity, column))
+}
+
+fn key_condition(key: &FlowKey) -> SimpleExpr {
+    match key {
+        FlowKey::Slug(slug) => flow::Column::Slug.eq(slug.as_str()),
+        FlowKey::Id(id) => flow::Column::FlowUuid.eq(*id),
+    }
+}
+
+async fn read_flows(
+    conn: &impl ConnectionTrait,
+    select: Select<flow::Entity>,
+) -> Result<Vec<Flow>, DbErr> {
+    let mut flows: Vec<Flow> = select.into_model().all(conn).await?;
+    flows.iter_mut().for_each(Flow::derive_fields);
+    Ok(flows)
+}
+
+/// Stores a new flow with the checked (defaulted) `changes`; a taken slug fails with the
+/// database's unique violation.
+pub async fn insert_flow(
+    conn: &impl ConnectionTrait,
+    changes: &FlowChanges,
+) -> Result<Flow, ServiceError> {
+    let id = Uuid::new_v4();
+    let mut row = flow::ActiveModel {
+        flow_uuid: sea_orm::Set(id),
+        policybindingmodel_ptr_id: sea_orm::Set(Uuid::new_v4()),
+        background: sea_orm::Set(None),
+        ..Default::default()
+    };
+    set_columns(&mut row, changes.columns())?;
+    flow::Entity::insert(row)
+        .exec_without_returning(conn)
+        .await?;
+    let mut flows = read_flows(conn, flow::Entity::find_by_id(id)).await?;
+    flows
+        .pop()
+        .ok_or_else(|| ServiceError::internal("flow insert", "row not found after insert"))
+}
+
+/// The flow named by `key`, locked until the transaction ends.
+pub async fn flow_for_update(
+    conn: &impl ConnectionTrait,
+    key: &FlowKey,
+) -> Result<Option<Flow>, DbErr> {
+    Ok(read_flows(
+        conn,
+        flow::Entity::find()
+            .filter(key_condition(key))
+            .lock_exclusive(),
+    )
+    .await?
+    .pop())
+}
+
+pub async fn update_flow(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    changes: &FlowChanges,
+) -> Result<(), ServiceError> {
+    let columns = changes.columns();
+    if columns.is_empty() {
+        return Ok(());
+    }
+    update_columns::<flow::Entity>(flow::Entity::update_many(), columns)?
+        .filter(flow::Column::FlowUuid.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Deletes the flow named by `key` (its bindings go with it); its pk, or `None` when there was
+/// none.
+pub async fn delete_flow(
+    conn: &impl ConnectionTrait,
+    key: &FlowKey,
+) -> Result<Option<Uuid>, DbErr> {
+    let id: Option<Uuid> = flow::Entity::find()
+        .select_only()
+        .column(flow::Column::FlowUuid)
+        .filter(key_condition(key))
+        .into_tuple()
+        .one(conn)
+        .await?;
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    let deleted = flow::Entity::delete_many()
+        .filter(flow::Column::FlowUuid.eq(id))
+        .exec(conn)
+        .await?;
+    Ok((deleted.rows_affected > 0).then_some(id))
+}
+
+pub async fn flows_by_key(conn: &impl ConnectionTrait, key: &FlowKey) -> Result<Vec<Flow>, DbErr> {
+    read_flows(conn, flow::Entity::find().filter(key_condition(key))).await
+}
+
+pub async fn flows_by_ids(conn: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<Flow>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    read_flows(
+        conn,
+        flow::Entity::find().filter(flow::Column::FlowUuid.is_in(ids.iter().copied())),
+    )
+    .await
+}
+
+/// The columns `ordering` may name: the flow's stored fields.
+fn orderable() -> Vec<(&'static str, SimpleExpr)> {
+    use flow::Column as F;
+    [
+        ("pk", F::FlowUuid),
+        ("policybindingmodel_ptr_id", F::PolicybindingmodelPtrId),
+        ("name", F::Name),
+        ("slug", F::Slug),
+        ("title", F::Title),
+        ("designation", F::Designation),
+        ("background", F::Background),
+        ("policy_engine_mode", F::PolicyEngineMode),
+        ("compatibility_mode", F::CompatibilityMode),
+        ("layout", F::Layout),
+        ("denied_action", F::DeniedAction),
+        ("authentication", F::Authentication),
+    ]
+    .into_iter()
+    .map(|(name, c)| (name, column(c)))
+    .collect()
+}
+
+/// One page of flows: authentik's filters, search over name, slug, designation, title and
+/// denied action, ordering by slug then name unless asked otherwise.
+pub async fn page(
+    conn: &impl ConnectionTrait,
+    filter: &FlowFilter,
+    request: &PageRequest,
+) -> Result<Page<Flow>, ServiceError> {
+    use flow::Column as F;
+    let mut filters = Filters::new();
+    filters
+        .uuid(
+            "flow_uuid",
+            column(F::FlowUuid),
+            filter.flow_uuid.as_deref(),
+        )
+        .text(column(F::Name), filter.name.as_deref())
+        .text(column(F::Slug), filter.slug.as_deref())
+        .choice::<super::Designation>(
+            "designation",
+            column(F::Designation),
+            filter.designation.as_deref(),
+        )
+        .choice::<super::DeniedAction>(
+            "denied_action",
+            column(F::DeniedAction),
+            filter.denied_action.as_deref(),
+        )
+        .search(
+            filter.search.as_deref(),
+            &[F::Name, F::Slug, F::Designation, F::Title, F::DeniedAction].map(column),
+        );
+    let order = ordering(
+        filter.ordering.as_deref(),
+        &orderable(),
+        &["slug", "name"],
+        column(F::FlowUuid),
+    );
+    let mut page: Page<Flow> = fetch_page(
+        conn,
+        flow::Entity::find(),
+        filters.finish()?,
+        order,
+        request,
+    )
+    .await?;
+    page.results.iter_mut().for_each(Flow::derive_fields);
+    Ok(page)
+}
+
+/// The ids of the stages bound into each flow, by binding order (then stage, for a stable
+/// order among equal orders).
+pub async fn stage_ids_of_flows(
+    conn: &impl ConnectionTrait,
+    flow_ids: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<Uuid>>, DbErr> {
+    let mut by_flow: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+    if flow_ids.is_empty() {
+        return Ok(by_flow);
+    }
+    let rows: Vec<(Uuid, Uuid)> = flow_stage_binding::Entity::find()
+        .select_only()
+        .column(flow_stage_binding::Column::Target)
+        .column(flow_stage_binding::Column::Stage)
+        .filter(flow_stage_binding::Column::Target.is_in(flow_ids.iter().copied()))
+        .order_by_asc(flow_stage_binding::Column::Order)
+        .order_by_asc(flow_stage_binding::Column::FsbUuid)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    for (flow, stage) in rows {
+        by_flow.entry(flow).or_default().push(stage);
+    }
+    Ok(by_flow)
+}
+
+/// Fills each flow's `stages` (REST's list of stage pks) in one query.
+pub async fn add_stage_ids(conn: &impl ConnectionTrait, flows: &mut [Flow]) -> Result<(), DbErr> {
+    let ids: Vec<Uuid> = flows.iter().map(|flow| flow.pk).collect();
+    let mut stage_ids = stage_ids_of_flows(conn, &ids).await?;
+    for flow in flows {
+        flow.stages = stage_ids.remove(&flow.pk).unwrap_or_default();
+    }
+    Ok(())
+}
+
+/// A flow's bindings by order: (binding, order, (stage, stage name)).
+pub async fn bindings_with_stage_names(
+    conn: &impl ConnectionTrait,
+    flow_id: Uuid,
+) -> Result<Vec<(Uuid, i32, (Uuid, String))>, DbErr> {
+    let rows: Vec<(Uuid, i32, Uuid, String)> = flow_stage_binding::Entity::find()
+        .select_only()
+        .column(flow_stage_binding::Column::FsbUuid)
+        .column(flow_stage_binding::Column::Order)
+        .column(stage::Column::StageUuid)
+        .column(stage::Column::Name)
+        .join(
+            JoinType::InnerJoin,
+            flow_stage_binding::Relation::Stage.def(),
+        )
+        .filter(flow_stage_binding::Column::Target.eq(flow_id))
+        .order_by_asc(flow_stage_binding::Column::Order)
+        .order_by_asc(flow_stage_binding::Column::FsbUuid)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(binding, order, stage, name)| (binding, order, (stage, name)))
+        .collect())
+}
+
+/// Bindings of stages with their flows (prefix `B_` for the flow), by flow slug, then order.
+fn stage_bindings_select() -> Select<flow_stage_binding::Entity> {
+    flow_stage_binding::Entity::find()
+        .select_only()
+        .column(flow_stage_binding::Column::Stage)
+        .column(flow_stage_binding::Column::FsbUuid)
+        .column(flow_stage_binding::Column::Order)
+        .join(
+            JoinType::InnerJoin,
+            flow_stage_binding::Relation::Flow.def(),
+        )
+        .order_by_asc(flow::Column::Slug)
+        .order_by_asc(flow_stage_binding::Column::Order)
+}
+
+/// Selects every flow column under the prefix `flow_`, for `Flow::from_query_result`.
+fn with_flow_columns(
+    mut select: Select<flow_stage_binding::Entity>,
+) -> Select<flow_stage_binding::Entity> {
+    use sea_orm::Iterable;
+    for column in flow::Column::iter() {
+        let alias = format!("flow_{}", sea_orm::IdenStatic::as_str(&column));
+        select = select.column_as(Expr::col((flow::Entity, column).into_column_ref()), alias);
+    }
+    select
+}
+
+/// A stage's binding with its flow, read by column name (the flow's columns under `flow_`).
+struct StageBindingRow {
+    stage: Uuid,
+    binding: Binding,
+}
+
+impl sea_orm::FromQueryResult for StageBindingRow {
+    fn from_query_result(row: &sea_orm::QueryResult, pre: &str) -> Result<Self, DbErr> {
+        let mut flow = Flow::from_query_result(row, &format!("{pre}flow_"))?;
+        flow.derive_fields();
+        Ok(StageBindingRow {
+            stage: row.try_get(pre, "stage")?,
+            binding: Binding {
+                id: row.try_get(pre, "fsb_uuid")?,
+                order: row.try_get(pre, "order")?,
+                flow,
+            },
+        })
+    }
+}
+
+async fn read_stage_bindings(
+    conn: &impl ConnectionTrait,
+    select: Select<flow_stage_binding::Entity>,
+) -> Result<Vec<StageBindingRow>, DbErr> {
+    with_flow_columns(select).into_model().all(conn).await
+}
+
+/// The bindings of each stage, with their flows, in one query; each list ordered by flow slug,
+/// then binding order.
+pub async fn bindings_of_stages(
+    conn: &impl ConnectionTrait,
+    stage_ids: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<Binding>>, DbErr> {
+    let mut by_stage: HashMap<Uuid, Vec<Binding>> = HashMap::new();
+    if stage_ids.is_empty() {
+        return Ok(by_stage);
+    }
+    let select = stage_bindings_select()
+        .filter(flow_stage_binding::Column::Stage.is_in(stage_ids.iter().copied()));
+    for row in read_stage_bindings(conn, select).await? {
+        by_stage.entry(row.stage).or_default().push(row.binding);
+    }
+    Ok(by_stage)
+}
+
+/// The bindings of one stage with their flows, locked (with the flows) until the transaction
+/// ends, in slug order, so that concurrent writers lock shared flows in the same order.
+pub async fn bindings_of_stage_for_update(
+    conn: &impl ConnectionTrait,
+    stage_id: Uuid,
+) -> Result<Vec<Binding>, DbErr> {
+    let select = stage_bindings_select()
+        .filter(flow_stage_binding::Column::Stage.eq(stage_id))
+        .lock_exclusive();
+    Ok(read_stage_bindings(conn, select)
+        .await?
+        .into_iter()
+        .map(|row| row.binding)
+        .collect())
+}
 
 /// Which of `slugs` belong to stored flows.
 pub async fn taken_slugs(
@@ -37,252 +381,72 @@ pub async fn taken_slugs(
     Ok(taken.into_iter().collect())
 }
 
-/// A binding and its flow, decoded by position (by name, a page's 200 flows cost thousands
-/// of name lookups).
-struct BindingRow {
-    stage: Uuid,
-    binding: Uuid,
-    order: i32,
-    flow: flow::Model,
-}
-
-impl FromQueryResult for BindingRow {
-    fn from_query_result(row: &QueryResult, _prefix: &str) -> Result<Self, DbErr> {
-        Ok(BindingRow {
-            stage: row.try_get_by_index(0)?,
-            binding: row.try_get_by_index(1)?,
-            order: row.try_get_by_index(2)?,
-            flow: flow::Model {
-                flow_uuid: row.try_get_by_index(3)?,
-                policybindingmodel_ptr_id: row.try_get_by_index(4)?,
-                name: row.try_get_by_index(5)?,
-                slug: row.try_get_by_index(6)?,
-                title: row.try_get_by_index(7)?,
-                designation: row.try_get_by_index(8)?,
-                background: row.try_get_by_index(9)?,
-                policy_engine_mode: row.try_get_by_index(10)?,
-                compatibility_mode: row.try_get_by_index(11)?,
-                layout: row.try_get_by_index(12)?,
-                denied_action: row.try_get_by_index(13)?,
-            },
-        })
+fn new_binding_row(stage_id: Uuid, flow_id: Uuid) -> flow_stage_binding::ActiveModel {
+    use sea_orm::Set;
+    flow_stage_binding::ActiveModel {
+        fsb_uuid: Set(Uuid::new_v4()),
+        policybindingmodel_ptr_id: Set(Uuid::new_v4()),
+        target: Set(flow_id),
+        stage: Set(stage_id),
+        order: Set(FLOW_SET_BINDING_ORDER),
+        evaluate_on_plan: Set(false),
+        re_evaluate_policies: Set(true),
+        policy_engine_mode: Set("any".to_string()),
+        invalid_response_action: Set("retry".to_string()),
     }
 }
 
-/// Bindings with their flows, ordered by flow slug, then binding order.
-fn bindings_select() -> sea_orm::Select<flow_stage_binding::Entity> {
-    use flow::Column as F;
-    use flow_stage_binding::Column as B;
-    flow_stage_binding::Entity::find()
-        .select_only()
-        .columns([B::Stage, B::FsbUuid, B::Order])
-        .columns([
-            F::FlowUuid,
-            F::PolicybindingmodelPtrId,
-            F::Name,
-            F::Slug,
-            F::Title,
-        ])
-        .columns([
-            F::Designation,
-            F::Background,
-            F::PolicyEngineMode,
-            F::CompatibilityMode,
-        ])
-        .columns([F::Layout, F::DeniedAction])
-        .join(
-            JoinType::InnerJoin,
-            flow_stage_binding::Relation::Flow.def(),
-        )
-        .order_by_asc(F::Slug)
-        .order_by_asc(B::Order)
-}
-
-impl From<BindingRow> for Binding {
-    fn from(row: BindingRow) -> Self {
-        Binding {
-            id: row.binding,
-            order: row.order,
-            flow: row.flow.into(),
-        }
-    }
-}
-
-/// The bindings of each stage, with their flows, in one query; each list ordered by flow slug,
-/// then binding order.
-pub async fn bindings_of_stages(
-    conn: &impl ConnectionTrait,
-    stage_ids: &[Uuid],
-) -> Result<HashMap<Uuid, Vec<Binding>>, DbErr> {
-    let mut by_stage: HashMap<Uuid, Vec<Binding>> = HashMap::new();
-    if stage_ids.is_empty() {
-        return Ok(by_stage);
-    }
-    let rows: Vec<BindingRow> = bindings_select()
-        .filter(flow_stage_binding::Column::Stage.is_in(stage_ids.iter().copied()))
-        .into_model()
-        .all(conn)
-        .await?;
-    for row in rows {
-        by_stage.entry(row.stage).or_default().push(row.into());
-    }
-    Ok(by_stage)
-}
-
-/// The bindings of one stage with their flows, locked (with the flows) until the transaction
-/// ends, in slug order, so that concurrent writers lock shared flows in the same order.
-pub async fn bindings_of_stage_for_update(
-    conn: &impl ConnectionTrait,
-    stage_id: Uuid,
-) -> Result<Vec<Binding>, DbErr> {
-    let rows: Vec<BindingRow> = bindings_select()
-        .filter(flow_stage_binding::Column::Stage.eq(stage_id))
-        .lock_exclusive()
-        .into_model()
-        .all(conn)
-        .await?;
-    Ok(rows.into_iter().map(Binding::from).collect())
-}
-
-/// The ids of the stages bound into each flow.
-pub async fn stage_ids_of_flows(
-    conn: &impl ConnectionTrait,
-    flow_ids: &[Uuid],
-) -> Result<HashMap<Uuid, Vec<Uuid>>, DbErr> {
-    let rows: Vec<(Uuid, Uuid)> = flow_stage_binding::Entity::find()
-        .select_only()
-        .column(flow_stage_binding::Column::Target)
-        .column(flow_stage_binding::Column::Stage)
-        .filter(flow_stage_binding::Column::Target.is_in(flow_ids.iter().copied()))
-        .order_by_asc(flow_stage_binding::Column::Order)
-        .order_by_asc(flow_stage_binding::Column::Stage)
-        .into_tuple()
-        .all(conn)
-        .await?;
-    let mut by_flow: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-    for (flow, stage) in rows {
-        by_flow.entry(flow).or_default().push(stage);
-    }
-    Ok(by_flow)
-}
-
-pub async fn flow_by_slug(conn: &impl ConnectionTrait, slug: &str) -> Result<Option<Flow>, DbErr> {
-    Ok(flow::Entity::find()
-        .filter(flow::Column::Slug.eq(slug))
-        .one(conn)
-        .await?
-        .map(Flow::from))
-}
-
-/// A page of flows whose name, slug, title or designation contain every search term, by slug.
-pub async fn list_flows(
-    conn: &impl ConnectionTrait,
-    search: Option<&str>,
-    request: &PageRequest,
-) -> Result<Page<Flow>, ServiceError> {
-    let terms = search_terms(search)?;
-    let columns = [
-        flow::Column::Name,
-        flow::Column::Slug,
-        flow::Column::Title,
-        flow::Column::Designation,
-    ]
-    .map(Expr::col);
-    let query = flow::Entity::find().filter(search_condition(&terms, &columns));
-    let count = query.clone().count(conn).await?;
-    let window = request.resolve(count)?;
-    let rows = query
-        .order_by_asc(flow::Column::Slug)
-        .order_by_asc(flow::Column::FlowUuid)
-        .offset(window.offset)
-        .limit(window.limit)
-        .all(conn)
-        .await?;
-    Ok(window.page(rows.into_iter().map(Flow::from).collect()))
-}
-
-fn new_flow_row(flow: &ValidFlow) -> flow::Model {
-    flow::Model {
-        flow_uuid: Uuid::new_v4(),
-        policybindingmodel_ptr_id: Uuid::new_v4(),
-        name: flow.name.clone(),
-        slug: flow.slug.clone(),
-        title: flow.title.clone(),
-        designation: flow
-            .designation
-            .unwrap_or(Designation::Authentication)
-            .value()
-            .to_string(),
-        background: None,
-        policy_engine_mode: flow
-            .policy_engine_mode
-            .unwrap_or(PolicyEngineMode::Any)
-            .value()
-            .to_string(),
-        compatibility_mode: flow.compatibility_mode.unwrap_or(false),
-        layout: flow
-            .layout
-            .unwrap_or(FlowLayout::Stacked)
-            .value()
-            .to_string(),
-        denied_action: flow
-            .denied_action
-            .unwrap_or(DeniedAction::MessageContinue)
-            .value()
-            .to_string(),
-    }
-}
-
-fn new_binding_row(stage_id: Uuid, flow_id: Uuid) -> flow_stage_binding::Model {
-    flow_stage_binding::Model {
-        fsb_uuid: Uuid::new_v4(),
-        target: flow_id,
-        stage: stage_id,
-        order: NEW_BINDING_ORDER,
-        evaluate_on_plan: false,
-        re_evaluate_policies: true,
-        invalid_response_action: DEFAULT_INVALID_RESPONSE_ACTION.to_string(),
-    }
-}
-
-/// Creates each flow and binds the stage into it at order 0: two statements, whatever the
-/// number of flows. A slug taken meanwhile fails with the database's unique violation.
+/// Creates each flow (with the declared defaults for what an item leaves out) and binds the
+/// stage into it at order 0: two statements, whatever the number of flows. A slug taken
+/// meanwhile fails with the database's unique violation.
 pub async fn bind_new_flows(
     conn: &impl ConnectionTrait,
     stage_id: Uuid,
-    flows: &[ValidFlow],
-) -> Result<Vec<Binding>, DbErr> {
+    flows: &[FlowSetChanges],
+) -> Result<Vec<Binding>, ServiceError> {
     if flows.is_empty() {
         return Ok(Vec::new());
     }
-    let flow_rows: Vec<flow::Model> = flows.iter().map(new_flow_row).collect();
-    let binding_rows: Vec<flow_stage_binding::Model> = flow_rows
+    let mut flow_rows = Vec::with_capacity(flows.len());
+    let mut binding_rows = Vec::with_capacity(flows.len());
+    let mut ids = Vec::with_capacity(flows.len());
+    for changes in flows {
+        let id = Uuid::new_v4();
+        ids.push(id);
+        let mut row = flow::ActiveModel {
+            flow_uuid: sea_orm::Set(id),
+            policybindingmodel_ptr_id: sea_orm::Set(Uuid::new_v4()),
+            background: sea_orm::Set(None),
+            authentication: sea_orm::Set("none".to_string()),
+            ..Default::default()
+        };
+        set_columns(&mut row, changes.clone().with_defaults().columns())?;
+        flow_rows.push(row);
+        binding_rows.push(new_binding_row(stage_id, id));
+    }
+    let binding_ids: Vec<(Uuid, Uuid)> = binding_rows
         .iter()
-        .map(|row| new_binding_row(stage_id, row.flow_uuid))
+        .map(|row| (*row.target.as_ref(), *row.fsb_uuid.as_ref()))
         .collect();
-    flow::Entity::insert_many(
-        flow_rows
-            .iter()
-            .cloned()
-            .map(IntoActiveModel::into_active_model),
-    )
-    .exec_without_returning(conn)
-    .await?;
-    flow_stage_binding::Entity::insert_many(
-        binding_rows
-            .iter()
-            .cloned()
-            .map(IntoActiveModel::into_active_model),
-    )
-    .exec_without_returning(conn)
-    .await?;
-    Ok(binding_rows
+    flow::Entity::insert_many(flow_rows)
+        .exec_without_returning(conn)
+        .await?;
+    flow_stage_binding::Entity::insert_many(binding_rows)
+        .exec_without_returning(conn)
+        .await?;
+    let mut flows_by_id: HashMap<Uuid, Flow> = flows_by_ids(conn, &ids)
+        .await?
         .into_iter()
-        .zip(flow_rows)
-        .map(|(binding, flow)| Binding {
-            id: binding.fsb_uuid,
-            order: binding.order,
-            flow: flow.into(),
+        .map(|flow| (flow.pk, flow))
+        .collect();
+    Ok(binding_ids
+        .into_iter()
+        .filter_map(|(flow, binding)| {
+            Some(Binding {
+                id: binding,
+                order: FLOW_SET_BINDING_ORDER,
+                flow: flows_by_id.remove(&flow)?,
+            })
         })
         .collect())
 }
@@ -294,10 +458,12 @@ pub async fn sync_flow_set(
     conn: &impl ConnectionTrait,
     stage_id: Uuid,
     current: Vec<Binding>,
-    wanted: &[ValidFlow],
-) -> Result<Vec<Binding>, DbErr> {
-    let wanted_by_slug: HashMap<&str, &ValidFlow> =
-        wanted.iter().map(|f| (f.slug.as_str(), f)).collect();
+    wanted: &[FlowSetChanges],
+) -> Result<Vec<Binding>, ServiceError> {
+    let wanted_by_slug: HashMap<&str, &FlowSetChanges> = wanted
+        .iter()
+        .filter_map(|f| Some((f.slug.as_deref()?, f)))
+        .collect();
     let bound: HashSet<String> = current.iter().map(|b| b.flow.slug.clone()).collect();
 
     let mut kept = Vec::new();
@@ -308,10 +474,14 @@ pub async fn sync_flow_set(
             dropped.push(binding.id);
             continue;
         };
-        apply_flow_change(&mut binding.flow, change);
+        change.apply_to(&mut binding.flow);
         // A stage bound twice into one flow updates that flow once.
-        if updated.insert(binding.flow.id) {
-            update_flow_row(conn, &binding.flow).await?;
+        let columns = change.columns();
+        if updated.insert(binding.flow.pk) && !columns.is_empty() {
+            update_columns::<flow::Entity>(flow::Entity::update_many(), columns)?
+                .filter(flow::Column::FlowUuid.eq(binding.flow.pk))
+                .exec(conn)
+                .await?;
         }
         kept.push(binding);
     }
@@ -321,59 +491,12 @@ pub async fn sync_flow_set(
             .exec(conn)
             .await?;
     }
-    let new: Vec<ValidFlow> = wanted
+    let new: Vec<FlowSetChanges> = wanted
         .iter()
-        .filter(|f| !bound.contains(&f.slug))
+        .filter(|f| f.slug.as_ref().is_some_and(|slug| !bound.contains(slug)))
         .cloned()
         .collect();
     kept.extend(bind_new_flows(conn, stage_id, &new).await?);
     kept.sort_by(|a, b| (&a.flow.slug, a.order).cmp(&(&b.flow.slug, b.order)));
     Ok(kept)
-}
-
-fn apply_flow_change(flow: &mut Flow, change: &ValidFlow) {
-    flow.name = change.name.clone();
-    flow.title = change.title.clone();
-    if let Some(designation) = change.designation {
-        flow.designation = designation;
-    }
-    if let Some(mode) = change.policy_engine_mode {
-        flow.policy_engine_mode = mode;
-    }
-    if let Some(compatibility_mode) = change.compatibility_mode {
-        flow.compatibility_mode = compatibility_mode;
-    }
-    if let Some(layout) = change.layout {
-        flow.layout = layout;
-    }
-    if let Some(denied_action) = change.denied_action {
-        flow.denied_action = denied_action;
-    }
-}
-
-async fn update_flow_row(conn: &impl ConnectionTrait, flow: &Flow) -> Result<(), DbErr> {
-    flow::Entity::update_many()
-        .col_expr(flow::Column::Name, Expr::value(flow.name.clone()))
-        .col_expr(flow::Column::Title, Expr::value(flow.title.clone()))
-        .col_expr(
-            flow::Column::Designation,
-            Expr::value(flow.designation.value()),
-        )
-        .col_expr(
-            flow::Column::PolicyEngineMode,
-            Expr::value(flow.policy_engine_mode.value()),
-        )
-        .col_expr(
-            flow::Column::CompatibilityMode,
-            Expr::value(flow.compatibility_mode),
-        )
-        .col_expr(flow::Column::Layout, Expr::value(flow.layout.value()))
-        .col_expr(
-            flow::Column::DeniedAction,
-            Expr::value(flow.denied_action.value()),
-        )
-        .filter(flow::Column::FlowUuid.eq(flow.id))
-        .exec(conn)
-        .await?;
-    Ok(())
 }

@@ -18,7 +18,10 @@ pub fn code(err: &ServiceError) -> &'static str {
         | ServiceError::UriTooLong(_)
         | ServiceError::HeadersTooLarge(_) => "BAD_REQUEST",
         ServiceError::Unavailable | ServiceError::TimedOut => "SERVICE_UNAVAILABLE",
-        ServiceError::Internal => "INTERNAL_SERVER_ERROR",
+        ServiceError::Internal
+        | ServiceError::UniqueViolation
+        | ServiceError::ForeignKeyViolation
+        | ServiceError::WriteConflict => "INTERNAL_SERVER_ERROR",
     }
 }
 

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::error::code;
-use super::loaders::FlowStages;
+use super::loaders::Relations;
 use super::schema::RequestContext;
 use crate::app::AppState;
 use crate::auth;
@@ -33,7 +33,7 @@ pub fn http_error(err: ServiceError) -> Response {
         ServiceError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
         ServiceError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         ServiceError::Unavailable | ServiceError::TimedOut => StatusCode::SERVICE_UNAVAILABLE,
-        ServiceError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        err if err.is_internal() => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::OK,
     };
     let body =
@@ -94,7 +94,7 @@ pub async fn execute(
         return refused_document(message);
     }
     let request = request
-        .data(FlowStages::new(state.db.clone(), principal.clone()))
+        .data(Relations::new(state.db.clone(), principal.clone()))
         .data(RequestContext {
             db: state.db.clone(),
             principal,

@@ -1,83 +1,209 @@
-//! Batch loading of `Flow.stages`. Every flow a response will show is registered when its
-//! parent objects are built, and the first `stages` field to run loads the stages of all
-//! registered flows in one batch (three queries). A page of 100 stages with their flows and the
-//! flows' stages costs the same queries as a page of one, deterministically: a time-windowed
-//! DataLoader splits its batch when resolving takes longer than its window.
+//! Batch loading of the relations GraphQL follows (`Flow.stages`, `Flow.stageBindings`,
+//! `FlowStageBinding.target`, `FlowStageBinding.stage`). Every object a response will show is
+//! registered when its parent is built, and the first field that needs a relation loads it for
+//! every registered object at once, so a page of 100 flows with their bindings and stages costs
+//! the same queries as a page of one, deterministically (a time-windowed DataLoader splits its
+//! batch when resolving takes longer than its window). What a batch loads registers the next
+//! level (a stage's flows, a binding's stage and flow).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use uuid::Uuid;
 
-use crate::auth::Principal;
+use crate::auth::{Permission, Principal};
+use crate::bindings::{self, FlowStageBinding};
 use crate::db::Db;
 use crate::error::ServiceError;
+use crate::flows::{self, Flow};
 use crate::stages::{self, CaptchaStage};
 
+/// One relation: the keys waiting for the next load, and what was loaded.
+struct Batch<V> {
+    pending: HashSet<Uuid>,
+    loaded: HashMap<Uuid, V>,
+}
+
+impl<V> Default for Batch<V> {
+    fn default() -> Self {
+        Batch {
+            pending: HashSet::new(),
+            loaded: HashMap::new(),
+        }
+    }
+}
+
+impl<V> Batch<V> {
+    fn register(&mut self, ids: impl IntoIterator<Item = Uuid>) {
+        for id in ids {
+            if !self.loaded.contains_key(&id) {
+                self.pending.insert(id);
+            }
+        }
+    }
+
+    /// The keys to load with `id`, or `None` when `id` is loaded already.
+    fn take_pending(&mut self, id: Uuid) -> Option<Vec<Uuid>> {
+        if self.loaded.contains_key(&id) {
+            return None;
+        }
+        self.pending.insert(id);
+        Some(self.pending.drain().collect())
+    }
+}
+
+#[derive(Default)]
+struct State {
+    /// Flow → its bindings, by order.
+    bindings_of_flow: Batch<Vec<FlowStageBinding>>,
+    /// Stage by id (a flow's stages, a binding's stage).
+    stages: Batch<Option<CaptchaStage>>,
+    /// Flow by id (a binding's target).
+    flows: Batch<Option<Flow>>,
+}
+
 /// Request-scoped: built per GraphQL request, with that request's caller.
-pub struct FlowStages {
+pub struct Relations {
     db: Db,
     principal: Principal,
-    batch: Mutex<Batch>,
+    state: Mutex<State>,
     /// One load at a time, so that concurrent fields share a batch instead of racing.
     loading: tokio::sync::Mutex<()>,
 }
 
-#[derive(Default)]
-struct Batch {
-    pending: HashSet<Uuid>,
-    loaded: HashMap<Uuid, Vec<CaptchaStage>>,
-}
-
-impl FlowStages {
+impl Relations {
     pub fn new(db: Db, principal: Principal) -> Self {
-        FlowStages {
+        Relations {
             db,
             principal,
-            batch: Mutex::new(Batch::default()),
+            state: Mutex::default(),
             loading: tokio::sync::Mutex::new(()),
         }
     }
 
-    /// Flows about to be shown: their stages are loaded with the next batch.
-    pub fn register(&self, flow_ids: impl IntoIterator<Item = Uuid>) {
-        let mut batch = self.batch.lock().expect("batch lock");
-        for id in flow_ids {
-            if !batch.loaded.contains_key(&id) {
-                batch.pending.insert(id);
-            }
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().expect("relations state")
+    }
+
+    /// Flows about to be shown: their bindings (and the bindings' stages) load with the next
+    /// batch.
+    pub fn register_flows<'a>(&self, flows: impl IntoIterator<Item = &'a Flow>) {
+        self.state()
+            .bindings_of_flow
+            .register(flows.into_iter().map(|flow| flow.pk));
+    }
+
+    /// Stages about to be shown: their flows' relations load with the next batch.
+    pub fn register_stages<'a>(&self, stages: impl IntoIterator<Item = &'a CaptchaStage>) {
+        let mut state = self.state();
+        for stage in stages {
+            state
+                .bindings_of_flow
+                .register(stage.flow_set.iter().map(|flow| flow.pk));
         }
     }
 
-    pub async fn stages_of(&self, flow_id: Uuid) -> Result<Vec<CaptchaStage>, ServiceError> {
+    /// Bindings about to be shown: their stages and flows load with the next batch.
+    pub fn register_bindings<'a>(&self, bindings: impl IntoIterator<Item = &'a FlowStageBinding>) {
+        let mut state = self.state();
+        for binding in bindings {
+            state.stages.register([binding.stage]);
+            state.flows.register([binding.target]);
+        }
+    }
+
+    /// A flow's bindings, by order, if they are loaded already (the plain path).
+    pub fn loaded_bindings(&self, flow: Uuid) -> Option<Vec<FlowStageBinding>> {
+        self.state().bindings_of_flow.loaded.get(&flow).cloned()
+    }
+
+    /// A stage, if it is loaded already (the plain path).
+    pub fn loaded_stage(&self, id: Uuid) -> Option<Option<CaptchaStage>> {
+        self.state().stages.loaded.get(&id).cloned()
+    }
+
+    /// A flow's bindings, by order: shown to whoever may view bindings.
+    pub async fn bindings_of(&self, flow: Uuid) -> Result<Vec<FlowStageBinding>, ServiceError> {
+        self.principal.require(Permission::ViewFlowStageBinding)?;
+        self.load_bindings(flow).await
+    }
+
+    /// A flow's stages, by binding order: shown to whoever may view captcha stages.
+    pub async fn stages_of(&self, flow: Uuid) -> Result<Vec<CaptchaStage>, ServiceError> {
+        self.principal.require(Permission::ViewCaptchaStage)?;
+        let bindings = self.load_bindings(flow).await?;
+        let mut stages = Vec::with_capacity(bindings.len());
+        for binding in &bindings {
+            if let Some(stage) = self.load_stage(binding.stage).await? {
+                stages.push(stage);
+            }
+        }
+        Ok(stages)
+    }
+
+    /// A binding's stage: shown to whoever may view the binding.
+    pub async fn stage(&self, id: Uuid) -> Result<Option<CaptchaStage>, ServiceError> {
+        self.load_stage(id).await
+    }
+
+    /// A binding's flow: shown to whoever may view the binding.
+    pub async fn flow(&self, id: Uuid) -> Result<Option<Flow>, ServiceError> {
         let _loading = self.loading.lock().await;
-        let pending: Vec<Uuid> = {
-            let mut batch = self.batch.lock().expect("batch lock");
-            if let Some(stages) = batch.loaded.get(&flow_id) {
-                return Ok(stages.clone());
-            }
-            batch.pending.insert(flow_id);
-            batch.pending.drain().collect()
+        let Some(ids) = self.state().flows.take_pending(id) else {
+            return Ok(self.state().flows.loaded[&id].clone());
         };
-        let mut found =
-            stages::captcha_stages_of_flows(&self.db, &self.principal, &pending).await?;
-        // The stages just loaded show flows of their own: those form the next batch.
-        let next_level: Vec<Uuid> = found
-            .values()
-            .flatten()
-            .flat_map(|stage| stage.flows().map(|flow| flow.id))
+        let mut found: HashMap<Uuid, Flow> = flows::load_by_ids(&self.db, &ids)
+            .await?
+            .into_iter()
+            .map(|flow| (flow.pk, flow))
             .collect();
-        let mut batch = self.batch.lock().expect("batch lock");
-        for id in pending {
-            batch
-                .loaded
-                .insert(id, found.remove(&id).unwrap_or_default());
-        }
-        for id in next_level {
-            if !batch.loaded.contains_key(&id) {
-                batch.pending.insert(id);
+        let mut state = self.state();
+        for id in ids {
+            let flow = found.remove(&id);
+            if let Some(flow) = &flow {
+                state.bindings_of_flow.register([flow.pk]);
             }
+            state.flows.loaded.insert(id, flow);
         }
-        Ok(batch.loaded[&flow_id].clone())
+        Ok(state.flows.loaded[&id].clone())
+    }
+
+    async fn load_bindings(&self, flow: Uuid) -> Result<Vec<FlowStageBinding>, ServiceError> {
+        let _loading = self.loading.lock().await;
+        let Some(ids) = self.state().bindings_of_flow.take_pending(flow) else {
+            return Ok(self.state().bindings_of_flow.loaded[&flow].clone());
+        };
+        let bindings = bindings::load_of_flows(&self.db, &ids).await?;
+        let mut state = self.state();
+        let mut by_flow: HashMap<Uuid, Vec<FlowStageBinding>> = HashMap::new();
+        for binding in bindings {
+            state.stages.register([binding.stage]);
+            by_flow.entry(binding.target).or_default().push(binding);
+        }
+        for id in ids {
+            let mine = by_flow.remove(&id).unwrap_or_default();
+            state.bindings_of_flow.loaded.insert(id, mine);
+        }
+        Ok(state.bindings_of_flow.loaded[&flow].clone())
+    }
+
+    async fn load_stage(&self, id: Uuid) -> Result<Option<CaptchaStage>, ServiceError> {
+        let _loading = self.loading.lock().await;
+        let Some(ids) = self.state().stages.take_pending(id) else {
+            return Ok(self.state().stages.loaded[&id].clone());
+        };
+        let mut found = stages::load_by_ids(&self.db, &ids).await?;
+        let mut state = self.state();
+        for id in ids {
+            let stage = found.remove(&id);
+            if let Some(stage) = &stage {
+                // The stage's own flows are the next level.
+                state
+                    .bindings_of_flow
+                    .register(stage.flow_set.iter().map(|flow| flow.pk));
+            }
+            state.stages.loaded.insert(id, stage);
+        }
+        Ok(state.stages.loaded[&id].clone())
     }
 }

@@ -1,11 +1,10 @@
 //! The GraphQL front: the same use cases as REST under GraphQL's names. Resolvers only
-//! translate; the rules live in `stages`.
+//! translate; the rules live in `stages`, `flows` and `bindings`.
 
 mod documents;
 mod error;
 mod http;
 mod loaders;
-mod plain;
 mod playground;
 mod schema;
 mod types;

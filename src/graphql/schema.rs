@@ -1,19 +1,29 @@
-//! The query and mutation roots: each resolver converts its arguments, calls the use case in
-//! `stages` and converts the result.
+//! The query and mutation roots: each resolver converts its arguments, calls the use case and
+//! converts the result. Objects are returned through the plain path (`Plain`), and every object
+//! a response shows is registered with the request's batch loader for the relations below it.
 
 use async_graphql::{Context, EmptySubscription, Object, Schema};
 use uuid::Uuid;
 
 use super::error::IntoGraphql;
-use super::loaders::FlowStages;
-use super::plain::{CaptchaStageObject, FlowObject};
-use super::types::{CreateCaptchaStageInput, PageObject, UpdateCaptchaStageInput};
+use super::loaders::Relations;
+use super::types::PageObject;
 use crate::auth::Principal;
+use crate::bindings::{
+    self, BindingFilter, FlowStageBinding, FlowStageBindingCreateInput, FlowStageBindingUpdateInput,
+};
 use crate::db::Db;
-use crate::flows::Flow;
-use crate::limits::{GRAPHQL_EXPECTED_LIST_SIZE, MAX_GRAPHQL_DEPTH, MAX_GRAPHQL_OBJECTS};
+use crate::error::{ErrorTree, FieldErrors, ServiceError};
+use crate::flows::{
+    self, DeniedAction, Designation, Flow, FlowCreateInput, FlowFilter, FlowKey, FlowUpdateInput,
+};
+use crate::limits::{MAX_GRAPHQL_DEPTH, MAX_GRAPHQL_OBJECTS};
+use crate::object::plain::Plain;
+use crate::object::{Choice, WriteMode};
 use crate::pagination::{PageNumber, PageRequest, PageSize};
-use crate::stages::{self, CaptchaStage, StageFilter, WriteMode};
+use crate::stages::{
+    self, CaptchaStage, CaptchaStageCreateInput, CaptchaStageUpdateInput, StageFilter,
+};
 
 pub type ApiSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
@@ -27,32 +37,9 @@ fn request<'a>(ctx: &Context<'a>) -> &'a RequestContext {
     ctx.data_unchecked::<RequestContext>()
 }
 
-/// Registers the flows a response will show, so that their `stages` load in one batch; only
-/// when the query asks for `stages` at `path` below the current field.
-fn show_flows<'a>(ctx: &Context<'_>, path: &[&str], flows: impl IntoIterator<Item = &'a Flow>) {
-    let selection = path
-        .iter()
-        .fold(ctx.look_ahead(), |at, name| at.field(name));
-    if selection.exists() {
-        ctx.data_unchecked::<FlowStages>()
-            .register(flows.into_iter().map(|flow| flow.id));
-    }
+fn relations<'a>(ctx: &Context<'a>) -> &'a Relations {
+    ctx.data_unchecked::<Relations>()
 }
-
-fn show_stages<'a>(
-    ctx: &Context<'_>,
-    path: &[&str],
-    stages: impl IntoIterator<Item = &'a CaptchaStage>,
-) {
-    show_flows(ctx, path, stages.into_iter().flat_map(CaptchaStage::flows));
-}
-
-/// Where `Flow.stages` sits below a field returning a stage, a page of stages, a flow, a page
-/// of flows.
-const STAGE_FLOWS: &[&str] = &["flowSet", "stages"];
-const PAGE_FLOWS: &[&str] = &["results", "flowSet", "stages"];
-const FLOW: &[&str] = &["stages"];
-const FLOW_PAGE: &[&str] = &["results", "stages"];
 
 /// Builds the schema; needs no database (the SDL export runs without one).
 pub fn build_schema() -> ApiSchema {
@@ -69,17 +56,59 @@ pub fn page_cost(page_size: Option<i32>, child_complexity: usize) -> usize {
     1usize.saturating_add(size.saturating_mul(child_complexity))
 }
 
-/// The cost of a nested list of objects: its expected length times one item.
-pub fn list_cost(child_complexity: usize) -> usize {
-    GRAPHQL_EXPECTED_LIST_SIZE.saturating_mul(1usize.saturating_add(child_complexity))
-}
-
 fn page_request(page: Option<i32>, page_size: Option<i32>) -> PageRequest {
     PageRequest {
         number: page.map_or(PageNumber::Number(1), |n| PageNumber::Number(n.into())),
         size: page_size.map_or(PageSize::Default, |n| PageSize::Requested(n.into())),
     }
 }
+
+fn text<C: Choice>(choice: Option<C>) -> Option<String> {
+    choice.map(|c| c.value().to_string())
+}
+
+/// Whether the selection below the current field asks for `path`.
+fn selects(ctx: &Context<'_>, path: &[&str]) -> bool {
+    path.iter()
+        .fold(ctx.look_ahead(), |at, name| at.field(name))
+        .exists()
+}
+
+/// Registers flows for their relations and, when the selection asks for their stages or
+/// bindings, loads those now, so that the plain path can answer them.
+async fn show_flows(ctx: &Context<'_>, flows: &[Flow], below: &[&str]) {
+    let relations = relations(ctx);
+    relations.register_flows(flows);
+    let Some(first) = flows.first() else {
+        return;
+    };
+    let asks = |name: &str| selects(ctx, &[below, &[name]].concat());
+    // A missing permission is reported by the field's own resolver, not here.
+    if asks("stages") {
+        let _ = relations.stages_of(first.pk).await;
+    } else if asks("stageBindings") {
+        let _ = relations.bindings_of(first.pk).await;
+    }
+}
+
+/// Registers bindings for their stage and flow and, when the selection asks for the stage,
+/// loads it now for the plain path.
+async fn show_bindings(ctx: &Context<'_>, bindings: &[FlowStageBinding], below: &[&str]) {
+    let relations = relations(ctx);
+    relations.register_bindings(bindings);
+    if let Some(first) = bindings.first()
+        && selects(ctx, &[below, &["stage"]].concat())
+    {
+        let _ = relations.stage(first.stage).await;
+    }
+}
+
+fn show_stages<'a>(ctx: &Context<'_>, stages: impl IntoIterator<Item = &'a CaptchaStage>) {
+    relations(ctx).register_stages(stages);
+}
+
+const RESULTS: &[&str] = &["results"];
+const HERE: &[&str] = &[];
 
 pub struct QueryRoot;
 
@@ -90,13 +119,13 @@ impl QueryRoot {
         &self,
         ctx: &Context<'_>,
         id: Uuid,
-    ) -> async_graphql::Result<Option<CaptchaStageObject>> {
+    ) -> async_graphql::Result<Option<Plain<CaptchaStage>>> {
         let RequestContext { db, principal } = request(ctx);
         let stage = stages::find_captcha_stage(db, principal, Ok(id))
             .await
             .gql()?;
-        show_stages(ctx, STAGE_FLOWS, &stage);
-        Ok(stage.map(CaptchaStageObject::from))
+        show_stages(ctx, &stage);
+        Ok(stage.map(Plain))
     }
 
     /// A page of captcha stages, with REST's list semantics (`ordering` is its comma list).
@@ -111,7 +140,7 @@ impl QueryRoot {
         ordering: Option<String>,
         page: Option<i32>,
         page_size: Option<i32>,
-    ) -> async_graphql::Result<PageObject<CaptchaStageObject>> {
+    ) -> async_graphql::Result<PageObject<Plain<CaptchaStage>>> {
         let RequestContext { db, principal } = request(ctx);
         let filter = StageFilter {
             name,
@@ -123,41 +152,103 @@ impl QueryRoot {
             stages::list_captcha_stages(db, principal, &filter, &page_request(page, page_size))
                 .await
                 .gql()?;
-        show_stages(ctx, PAGE_FLOWS, &page.results);
+        show_stages(ctx, &page.results);
         Ok(page.into())
     }
 
-    /// One flow by slug; `null` when there is none.
+    /// One flow, by `slug` or by `id` (exactly one of the two); `null` when there is none.
     async fn flow(
         &self,
         ctx: &Context<'_>,
-        slug: String,
-    ) -> async_graphql::Result<Option<FlowObject>> {
+        slug: Option<String>,
+        id: Option<Uuid>,
+    ) -> async_graphql::Result<Option<Plain<Flow>>> {
         let RequestContext { db, principal } = request(ctx);
-        let flow = stages::find_flow(db, principal, &slug).await.gql()?;
-        show_flows(ctx, FLOW, &flow);
-        Ok(flow.map(FlowObject::from))
+        let key = match (slug, id) {
+            (Some(slug), None) => Ok(FlowKey::Slug(slug)),
+            (None, Some(id)) => Ok(FlowKey::Id(id)),
+            _ => Err(ServiceError::Validation(FieldErrors::from([(
+                "non_field_errors".to_string(),
+                ErrorTree::message("Give exactly one of slug and id."),
+            )]))),
+        };
+        let flow = flows::find_flow(db, principal, key).await.gql()?;
+        show_flows(ctx, flow.as_slice(), HERE).await;
+        Ok(flow.map(Plain))
     }
 
-    /// A page of flows by slug; `search` matches name, slug, title and designation.
+    /// A page of flows, with REST's filters, search and ordering (by slug, then name).
+    #[allow(clippy::too_many_arguments)]
     #[graphql(complexity = "page_cost(page_size, child_complexity)")]
     async fn flows(
         &self,
         ctx: &Context<'_>,
+        flow_uuid: Option<Uuid>,
+        name: Option<String>,
+        slug: Option<String>,
+        designation: Option<Designation>,
+        denied_action: Option<DeniedAction>,
         search: Option<String>,
+        ordering: Option<String>,
         page: Option<i32>,
         page_size: Option<i32>,
-    ) -> async_graphql::Result<PageObject<FlowObject>> {
+    ) -> async_graphql::Result<PageObject<Plain<Flow>>> {
         let RequestContext { db, principal } = request(ctx);
-        let page = stages::list_flows(
-            db,
-            principal,
-            search.as_deref(),
-            &page_request(page, page_size),
-        )
-        .await
-        .gql()?;
-        show_flows(ctx, FLOW_PAGE, &page.results);
+        let filter = FlowFilter {
+            flow_uuid: flow_uuid.map(|id| id.to_string()),
+            name,
+            slug,
+            designation: text(designation),
+            denied_action: text(denied_action),
+            search,
+            ordering,
+        };
+        let page = flows::list_flows(db, principal, &filter, &page_request(page, page_size))
+            .await
+            .gql()?;
+        show_flows(ctx, &page.results, RESULTS).await;
+        Ok(page.into())
+    }
+
+    /// One binding; `null` when there is none with this id.
+    async fn flow_stage_binding(
+        &self,
+        ctx: &Context<'_>,
+        id: Uuid,
+    ) -> async_graphql::Result<Option<Plain<FlowStageBinding>>> {
+        let RequestContext { db, principal } = request(ctx);
+        let binding = bindings::find_binding(db, principal, Ok(id)).await.gql()?;
+        show_bindings(ctx, binding.as_slice(), HERE).await;
+        Ok(binding.map(Plain))
+    }
+
+    /// A page of bindings, by order unless `ordering` says otherwise.
+    #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "page_cost(page_size, child_complexity)")]
+    async fn flow_stage_bindings(
+        &self,
+        ctx: &Context<'_>,
+        target: Option<Uuid>,
+        stage: Option<Uuid>,
+        order: Option<i32>,
+        search: Option<String>,
+        ordering: Option<String>,
+        page: Option<i32>,
+        page_size: Option<i32>,
+    ) -> async_graphql::Result<PageObject<Plain<FlowStageBinding>>> {
+        let RequestContext { db, principal } = request(ctx);
+        let filter = BindingFilter {
+            target: target.map(|id| id.to_string()),
+            stage: stage.map(|id| id.to_string()),
+            order: order.map(|order| order.to_string()),
+            search,
+            ordering,
+            ..Default::default()
+        };
+        let page = bindings::list_bindings(db, principal, &filter, &page_request(page, page_size))
+            .await
+            .gql()?;
+        show_bindings(ctx, &page.results, RESULTS).await;
         Ok(page.into())
     }
 }
@@ -170,14 +261,14 @@ impl MutationRoot {
     async fn create_captcha_stage(
         &self,
         ctx: &Context<'_>,
-        input: CreateCaptchaStageInput,
-    ) -> async_graphql::Result<CaptchaStageObject> {
+        input: CaptchaStageCreateInput,
+    ) -> async_graphql::Result<Plain<CaptchaStage>> {
         let RequestContext { db, principal } = request(ctx);
         let stage = stages::create_captcha_stage(db, principal, Ok(input.into()))
             .await
             .gql()?;
-        show_stages(ctx, STAGE_FLOWS, [&stage]);
-        Ok(CaptchaStageObject::from(stage))
+        show_stages(ctx, [&stage]);
+        Ok(Plain(stage))
     }
 
     /// Changes the fields given (REST's PATCH).
@@ -185,15 +276,15 @@ impl MutationRoot {
         &self,
         ctx: &Context<'_>,
         id: Uuid,
-        input: UpdateCaptchaStageInput,
-    ) -> async_graphql::Result<CaptchaStageObject> {
+        input: CaptchaStageUpdateInput,
+    ) -> async_graphql::Result<Plain<CaptchaStage>> {
         let RequestContext { db, principal } = request(ctx);
         let stage =
             stages::update_captcha_stage(db, principal, Ok(id), Ok(input.into()), WriteMode::Patch)
                 .await
                 .gql()?;
-        show_stages(ctx, STAGE_FLOWS, [&stage]);
-        Ok(CaptchaStageObject::from(stage))
+        show_stages(ctx, [&stage]);
+        Ok(Plain(stage))
     }
 
     /// Replaces the stage (REST's PUT): optional fields left out keep their values.
@@ -201,8 +292,8 @@ impl MutationRoot {
         &self,
         ctx: &Context<'_>,
         id: Uuid,
-        input: CreateCaptchaStageInput,
-    ) -> async_graphql::Result<CaptchaStageObject> {
+        input: CaptchaStageCreateInput,
+    ) -> async_graphql::Result<Plain<CaptchaStage>> {
         let RequestContext { db, principal } = request(ctx);
         let stage = stages::update_captcha_stage(
             db,
@@ -213,8 +304,8 @@ impl MutationRoot {
         )
         .await
         .gql()?;
-        show_stages(ctx, STAGE_FLOWS, [&stage]);
-        Ok(CaptchaStageObject::from(stage))
+        show_stages(ctx, [&stage]);
+        Ok(Plain(stage))
     }
 
     /// Deletes the stage and its bindings (never flows); returns its id.
@@ -227,5 +318,109 @@ impl MutationRoot {
         stages::delete_captcha_stage(db, principal, Ok(id))
             .await
             .gql()
+    }
+
+    /// Creates a flow.
+    async fn create_flow(
+        &self,
+        ctx: &Context<'_>,
+        input: FlowCreateInput,
+    ) -> async_graphql::Result<Plain<Flow>> {
+        let RequestContext { db, principal } = request(ctx);
+        let flow = flows::create_flow(db, principal, Ok(input.into()))
+            .await
+            .gql()?;
+        show_flows(ctx, std::slice::from_ref(&flow), HERE).await;
+        Ok(Plain(flow))
+    }
+
+    /// Changes the fields given of the flow called `slug` (REST's PATCH).
+    async fn update_flow(
+        &self,
+        ctx: &Context<'_>,
+        slug: String,
+        input: FlowUpdateInput,
+    ) -> async_graphql::Result<Plain<Flow>> {
+        let RequestContext { db, principal } = request(ctx);
+        let flow = flows::update_flow(
+            db,
+            principal,
+            Ok(FlowKey::Slug(slug)),
+            Ok(input.into()),
+            WriteMode::Patch,
+        )
+        .await
+        .gql()?;
+        show_flows(ctx, std::slice::from_ref(&flow), HERE).await;
+        Ok(Plain(flow))
+    }
+
+    /// Replaces the flow called `slug` (REST's PUT); it keeps its id and bindings.
+    async fn replace_flow(
+        &self,
+        ctx: &Context<'_>,
+        slug: String,
+        input: FlowCreateInput,
+    ) -> async_graphql::Result<Plain<Flow>> {
+        let RequestContext { db, principal } = request(ctx);
+        let flow = flows::update_flow(
+            db,
+            principal,
+            Ok(FlowKey::Slug(slug)),
+            Ok(input.into()),
+            WriteMode::Replace,
+        )
+        .await
+        .gql()?;
+        show_flows(ctx, std::slice::from_ref(&flow), HERE).await;
+        Ok(Plain(flow))
+    }
+
+    /// Deletes the flow and its bindings (never a stage); returns its id.
+    async fn delete_flow(&self, ctx: &Context<'_>, slug: String) -> async_graphql::Result<Uuid> {
+        let RequestContext { db, principal } = request(ctx);
+        flows::delete_flow(db, principal, Ok(FlowKey::Slug(slug)))
+            .await
+            .gql()
+    }
+
+    /// Binds a stage into a flow at an order.
+    async fn create_flow_stage_binding(
+        &self,
+        ctx: &Context<'_>,
+        input: FlowStageBindingCreateInput,
+    ) -> async_graphql::Result<Plain<FlowStageBinding>> {
+        let RequestContext { db, principal } = request(ctx);
+        let binding = bindings::create_binding(db, principal, Ok(input.into()))
+            .await
+            .gql()?;
+        show_bindings(ctx, std::slice::from_ref(&binding), HERE).await;
+        Ok(Plain(binding))
+    }
+
+    /// Changes the fields given of a binding (REST's PATCH).
+    async fn update_flow_stage_binding(
+        &self,
+        ctx: &Context<'_>,
+        id: Uuid,
+        input: FlowStageBindingUpdateInput,
+    ) -> async_graphql::Result<Plain<FlowStageBinding>> {
+        let RequestContext { db, principal } = request(ctx);
+        let binding =
+            bindings::update_binding(db, principal, Ok(id), Ok(input.into()), WriteMode::Patch)
+                .await
+                .gql()?;
+        show_bindings(ctx, std::slice::from_ref(&binding), HERE).await;
+        Ok(Plain(binding))
+    }
+
+    /// Deletes a binding (its flow and stage stay); returns its id.
+    async fn delete_flow_stage_binding(
+        &self,
+        ctx: &Context<'_>,
+        id: Uuid,
+    ) -> async_graphql::Result<Uuid> {
+        let RequestContext { db, principal } = request(ctx);
+        bindings::delete_binding(db, principal, Ok(id)).await.gql()
     }
 }

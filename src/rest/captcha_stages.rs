@@ -2,59 +2,40 @@
 //! in `stages`, and converts the result back.
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use uuid::Uuid;
 
-use super::Authenticated;
-use super::decode::{self, python_int};
 use super::openapi::{
-    CaptchaStageListQuery, CaptchaStageRequest, GenericErrorResponse, PaginatedCaptchaStageList,
-    PatchedCaptchaStageRequest, ValidationErrorResponse,
+    CaptchaStageListQuery, GenericErrorResponse, PaginatedCaptchaStageList, ValidationErrorResponse,
 };
-use super::wire::{CaptchaStageOut, PaginatedOut, UsedByOut};
+use super::wire::PaginatedOut;
+use super::{Authenticated, Body, Params, PathParam, decode, uuid_path};
 use crate::app::AppState;
-use crate::error::{NO_CAPTCHA_STAGE, NOT_FOUND, ServiceError};
-use crate::pagination::{PageNumber, PageRequest, PageSize};
-use crate::stages::{self, StageFilter, Submitted, WriteMode};
-
-type Body = Result<Bytes, BytesRejection>;
-type StageId = Result<Path<String>, PathRejection>;
+use crate::error::{NO_CAPTCHA_STAGE, ServiceError};
+use crate::object::WriteMode;
+use crate::pagination::PageRequest;
+use crate::stages::{
+    self, CaptchaStage, CaptchaStageInput, CaptchaStagePatchedRequestSchema,
+    CaptchaStageRequestSchema, StageFilter, Submitted,
+};
+use crate::used_by::UsedBy;
 
 /// The stage id of the path; anything but a UUID names nothing (`Not found.`).
-fn stage_id(path: StageId) -> Submitted<Uuid> {
-    path.ok()
-        .and_then(|Path(raw)| Uuid::parse_str(&raw).ok())
-        .ok_or(ServiceError::NotFound(NOT_FOUND))
+fn stage_id(path: PathParam) -> Submitted<Uuid> {
+    uuid_path(path)
 }
 
-/// The list's query string, as Django reads it: the last value of a repeated key wins.
+/// The list's query string.
 fn list_params(query: Option<String>) -> (StageFilter, PageRequest) {
-    let mut filter = StageFilter::default();
-    let mut request = PageRequest::default();
-    let query = query.unwrap_or_default();
-    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
-        let value = value.into_owned();
-        match key.as_ref() {
-            "name" => filter.name = Some(value),
-            "public_key" => filter.public_key = Some(value),
-            "search" => filter.search = Some(value),
-            "ordering" => filter.ordering = Some(value),
-            "page" => {
-                request.number = match value.as_str() {
-                    "last" => PageNumber::Last,
-                    other => python_int(other).map_or(PageNumber::Invalid, PageNumber::Number),
-                }
-            }
-            "page_size" => {
-                request.size = python_int(&value).map_or(PageSize::Invalid, PageSize::Requested)
-            }
-            _ => {}
-        }
-    }
-    (filter, request)
+    let params = Params::parse(query);
+    let filter = StageFilter {
+        name: params.get("name"),
+        public_key: params.get("public_key"),
+        search: params.get("search"),
+        ordering: params.get("ordering"),
+    };
+    (filter, params.page_request())
 }
 
 /// List captcha stages, filtered, ordered and paginated.
@@ -77,7 +58,7 @@ pub async fn list_captcha_stages(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     RawQuery(query): RawQuery,
-) -> Result<Json<PaginatedOut<CaptchaStageOut>>, ServiceError> {
+) -> Result<Json<PaginatedOut<CaptchaStage>>, ServiceError> {
     let (filter, request) = list_params(query);
     let page = stages::list_captcha_stages(&state.db, &principal, &filter, &request).await?;
     Ok(Json(page.into()))
@@ -90,10 +71,10 @@ pub async fn list_captcha_stages(
     operation_id = "stages_captcha_create",
     description = "CaptchaStage Viewset",
     tag = "stages",
-    request_body(content = CaptchaStageRequest, content_type = "application/json"),
+    request_body(content = CaptchaStageRequestSchema, content_type = "application/json"),
     security(("authentik" = [])),
     responses(
-        (status = 201, description = "", body = CaptchaStageOut),
+        (status = 201, description = "", body = CaptchaStage),
         (status = 400, response = ValidationErrorResponse),
         (status = 403, response = GenericErrorResponse),
         (status = 413, response = GenericErrorResponse),
@@ -105,10 +86,10 @@ pub async fn create_captcha_stage(
     Authenticated(principal): Authenticated,
     headers: HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Json<CaptchaStageOut>), ServiceError> {
-    let input = decode::captcha_stage_input(&headers, body);
+) -> Result<(StatusCode, Json<CaptchaStage>), ServiceError> {
+    let input = decode::input(&headers, body, CaptchaStageInput::from_json);
     let stage = stages::create_captcha_stage(&state.db, &principal, input).await?;
-    Ok((StatusCode::CREATED, Json(stage.into())))
+    Ok((StatusCode::CREATED, Json(stage)))
 }
 
 /// Retrieve a captcha stage.
@@ -121,7 +102,7 @@ pub async fn create_captcha_stage(
     params(("stage_uuid" = Uuid, Path, description = "A UUID string identifying this Captcha Stage.")),
     security(("authentik" = [])),
     responses(
-        (status = 200, description = "", body = CaptchaStageOut),
+        (status = 200, description = "", body = CaptchaStage),
         (status = 400, response = ValidationErrorResponse),
         (status = 403, response = GenericErrorResponse),
         (status = 404, response = GenericErrorResponse),
@@ -130,26 +111,26 @@ pub async fn create_captcha_stage(
 pub async fn retrieve_captcha_stage(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    path: StageId,
-) -> Result<Json<CaptchaStageOut>, ServiceError> {
+    path: PathParam,
+) -> Result<Json<CaptchaStage>, ServiceError> {
     stages::find_captcha_stage(&state.db, &principal, stage_id(path))
         .await?
-        .map(|stage| Json(stage.into()))
+        .map(Json)
         .ok_or(ServiceError::NotFound(NO_CAPTCHA_STAGE))
 }
 
 async fn write_captcha_stage(
     state: AppState,
     principal: crate::auth::Principal,
-    path: StageId,
+    path: PathParam,
     headers: HeaderMap,
     body: Body,
     mode: WriteMode,
-) -> Result<Json<CaptchaStageOut>, ServiceError> {
-    let input = decode::captcha_stage_input(&headers, body);
+) -> Result<Json<CaptchaStage>, ServiceError> {
+    let input = decode::input(&headers, body, CaptchaStageInput::from_json);
     let stage =
         stages::update_captcha_stage(&state.db, &principal, stage_id(path), input, mode).await?;
-    Ok(Json(stage.into()))
+    Ok(Json(stage))
 }
 
 /// Replace a captcha stage; optional keys left out keep their stored values.
@@ -160,10 +141,10 @@ async fn write_captcha_stage(
     description = "CaptchaStage Viewset",
     tag = "stages",
     params(("stage_uuid" = Uuid, Path, description = "A UUID string identifying this Captcha Stage.")),
-    request_body(content = CaptchaStageRequest, content_type = "application/json"),
+    request_body(content = CaptchaStageRequestSchema, content_type = "application/json"),
     security(("authentik" = [])),
     responses(
-        (status = 200, description = "", body = CaptchaStageOut),
+        (status = 200, description = "", body = CaptchaStage),
         (status = 400, response = ValidationErrorResponse),
         (status = 403, response = GenericErrorResponse),
         (status = 404, response = GenericErrorResponse),
@@ -174,10 +155,10 @@ async fn write_captcha_stage(
 pub async fn replace_captcha_stage(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    path: StageId,
+    path: PathParam,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<CaptchaStageOut>, ServiceError> {
+) -> Result<Json<CaptchaStage>, ServiceError> {
     write_captcha_stage(state, principal, path, headers, body, WriteMode::Replace).await
 }
 
@@ -189,10 +170,10 @@ pub async fn replace_captcha_stage(
     description = "CaptchaStage Viewset",
     tag = "stages",
     params(("stage_uuid" = Uuid, Path, description = "A UUID string identifying this Captcha Stage.")),
-    request_body(content = PatchedCaptchaStageRequest, content_type = "application/json"),
+    request_body(content = CaptchaStagePatchedRequestSchema, content_type = "application/json"),
     security(("authentik" = [])),
     responses(
-        (status = 200, description = "", body = CaptchaStageOut),
+        (status = 200, description = "", body = CaptchaStage),
         (status = 400, response = ValidationErrorResponse),
         (status = 403, response = GenericErrorResponse),
         (status = 404, response = GenericErrorResponse),
@@ -203,10 +184,10 @@ pub async fn replace_captcha_stage(
 pub async fn update_captcha_stage(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    path: StageId,
+    path: PathParam,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<CaptchaStageOut>, ServiceError> {
+) -> Result<Json<CaptchaStage>, ServiceError> {
     write_captcha_stage(state, principal, path, headers, body, WriteMode::Patch).await
 }
 
@@ -229,7 +210,7 @@ pub async fn update_captcha_stage(
 pub async fn delete_captcha_stage(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    path: StageId,
+    path: PathParam,
 ) -> Result<StatusCode, ServiceError> {
     stages::delete_captcha_stage(&state.db, &principal, stage_id(path)).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -245,7 +226,7 @@ pub async fn delete_captcha_stage(
     params(("stage_uuid" = Uuid, Path, description = "A UUID string identifying this Captcha Stage.")),
     security(("authentik" = [])),
     responses(
-        (status = 200, description = "", body = Vec<UsedByOut>),
+        (status = 200, description = "", body = Vec<UsedBy>),
         (status = 400, response = ValidationErrorResponse),
         (status = 403, response = GenericErrorResponse),
         (status = 404, response = GenericErrorResponse),
@@ -254,8 +235,8 @@ pub async fn delete_captcha_stage(
 pub async fn captcha_stage_used_by(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    path: StageId,
-) -> Result<Json<Vec<UsedByOut>>, ServiceError> {
+    path: PathParam,
+) -> Result<Json<Vec<UsedBy>>, ServiceError> {
     let used_by = stages::captcha_stage_used_by(&state.db, &principal, stage_id(path)).await?;
-    Ok(Json(used_by.into_iter().map(UsedByOut::from).collect()))
+    Ok(Json(used_by))
 }

@@ -21,7 +21,10 @@ impl ServiceError {
             ServiceError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
             ServiceError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ServiceError::Unavailable | ServiceError::TimedOut => StatusCode::SERVICE_UNAVAILABLE,
-            ServiceError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ServiceError::Internal
+            | ServiceError::UniqueViolation
+            | ServiceError::ForeignKeyViolation
+            | ServiceError::WriteConflict => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }

@@ -3,9 +3,9 @@
 //! are authentik 2025.10's, so its generated clients and ours agree. Served at `/api/v3/schema/`
 //! and checked in as `openapi.json` (`stages-api export-schema` rewrites it).
 //!
-//! The request bodies have no Rust type of their own (they are read key by key as DRF reads them,
-//! see `decode`), so the request schemas below are schema-only types; a test ties their
-//! property names to the decoder's field lists.
+//! Objects, request bodies and enums are the declarations' own schemas (`#[api_object]`,
+//! `choice_enum!`); this module adds authentik's shared parts (errors, pagination, security)
+//! and the list parameters.
 
 use std::borrow::Cow;
 use std::sync::LazyLock;
@@ -19,13 +19,20 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi, PartialSchema, ToResponse, ToSchema};
 
-use super::captcha_stages;
-use super::wire::{
-    Autocomplete, CaptchaStageOut, FlowSetOut, PaginatedOut, PaginationOut, UsedByOut,
+use super::wire::{Autocomplete, PaginatedOut, PaginationOut};
+use super::{bindings, captcha_stages, flows};
+use crate::bindings::{
+    FlowStageBinding, FlowStageBindingPatchedRequestSchema, FlowStageBindingRequestSchema,
+    InvalidResponseAction,
 };
-use crate::flows::{DeniedAction, Designation, FlowLayout, PolicyEngineMode};
-use crate::stages::UsedByAction;
-use crate::validation::Choice;
+use crate::flows::{
+    Authentication, DeniedAction, Designation, Flow, FlowLayout, FlowPatchedRequestSchema,
+    FlowRequestSchema, FlowSet, FlowSetRequestSchema, PolicyEngineMode,
+};
+use crate::stages::{
+    CaptchaStage, CaptchaStagePatchedRequestSchema, CaptchaStageRequestSchema, StageObj,
+};
+use crate::used_by::{UsedBy, UsedByAction};
 
 /// The name of the security scheme, as authentik calls it.
 pub const SECURITY_SCHEME: &str = "authentik";
@@ -34,7 +41,7 @@ pub const SECURITY_SCHEME: &str = "authentik";
 #[openapi(
     info(
         title = "stages-api",
-        description = "authentik's captcha-stage API (`/api/v3/stages/captcha/`), wire-compatible with authentik 2025.10.",
+        description = "authentik's captcha-stage, flow and flow-stage binding APIs (`/api/v3/stages/captcha/`, `/api/v3/flows/instances/`, `/api/v3/flows/bindings/`), wire-compatible with authentik 2025.10.",
         license(name = "MIT"),
     ),
     servers((url = "/api/v3")),
@@ -46,30 +53,55 @@ pub const SECURITY_SCHEME: &str = "authentik";
         captcha_stages::update_captcha_stage,
         captcha_stages::delete_captcha_stage,
         captcha_stages::captcha_stage_used_by,
+        flows::list_flows,
+        flows::create_flow,
+        flows::retrieve_flow,
+        flows::replace_flow,
+        flows::update_flow,
+        flows::delete_flow,
+        flows::flow_used_by,
+        bindings::list_bindings,
+        bindings::create_binding,
+        bindings::retrieve_binding,
+        bindings::replace_binding,
+        bindings::update_binding,
+        bindings::delete_binding,
+        bindings::binding_used_by,
     ),
     components(
         schemas(
-            CaptchaStageOut,
-            CaptchaStageRequest,
-            PatchedCaptchaStageRequest,
-            FlowSetOut,
-            FlowSetRequest,
+            CaptchaStage,
+            CaptchaStageRequestSchema,
+            CaptchaStagePatchedRequestSchema,
+            FlowSet,
+            FlowSetRequestSchema,
             PaginatedCaptchaStageList,
+            Flow,
+            FlowRequestSchema,
+            FlowPatchedRequestSchema,
+            PaginatedFlowList,
+            FlowStageBinding,
+            FlowStageBindingRequestSchema,
+            FlowStageBindingPatchedRequestSchema,
+            PaginatedFlowStageBindingList,
+            StageObj,
             PaginationOut,
             Autocomplete,
-            UsedByOut,
+            UsedBy,
             ValidationError,
             GenericError,
-            FlowDesignationEnum,
-            PolicyEngineModeEnum,
-            FlowLayoutEnum,
-            DeniedActionEnum,
-            UsedByActionEnum,
+            Designation,
+            PolicyEngineMode,
+            FlowLayout,
+            DeniedAction,
+            Authentication,
+            InvalidResponseAction,
+            UsedByAction,
         ),
         responses(ValidationErrorResponse, GenericErrorResponse),
     ),
     modifiers(&BearerScheme),
-    tags((name = "stages")),
+    tags((name = "stages"), (name = "flows")),
 )]
 struct ApiDoc;
 
@@ -156,91 +188,61 @@ pub struct CaptchaStageListQuery {
     search: Option<String>,
 }
 
-/// CaptchaStage Serializer
-#[derive(ToSchema)]
-#[schema(description = "CaptchaStage Serializer")]
+/// `flows_instances_list`'s query parameters, as authentik names and types them.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[allow(dead_code)]
-pub struct CaptchaStageRequest {
-    #[schema(min_length = 1)]
-    name: String,
-    #[schema(required = false)]
-    flow_set: Vec<FlowSetRequest>,
-    /// Public key, acquired your captcha Provider.
-    #[schema(min_length = 1)]
-    public_key: String,
-    /// Private key, acquired your captcha Provider.
-    #[schema(min_length = 1, write_only)]
-    private_key: String,
-    #[schema(min_length = 1, required = false)]
-    js_url: String,
-    #[schema(min_length = 1, required = false)]
-    api_url: String,
-    #[schema(required = false)]
-    interactive: bool,
-    #[schema(required = false)]
-    score_min_threshold: f64,
-    #[schema(required = false)]
-    score_max_threshold: f64,
-    /// When enabled and the received captcha score is outside of the given threshold, the stage will show an error message. When not enabled, the flow will continue, but the data from the captcha will be available in the context for policy decisions
-    #[schema(required = false)]
-    error_on_invalid_score: bool,
-}
-
-/// CaptchaStage Serializer: PATCH, where every key is optional.
-#[derive(ToSchema)]
-#[schema(description = "CaptchaStage Serializer")]
-#[allow(dead_code)]
-pub struct PatchedCaptchaStageRequest {
-    #[schema(min_length = 1, required = false)]
-    name: String,
-    #[schema(required = false)]
-    flow_set: Vec<FlowSetRequest>,
-    /// Public key, acquired your captcha Provider.
-    #[schema(min_length = 1, required = false)]
-    public_key: String,
-    /// Private key, acquired your captcha Provider.
-    #[schema(min_length = 1, write_only, required = false)]
-    private_key: String,
-    #[schema(min_length = 1, required = false)]
-    js_url: String,
-    #[schema(min_length = 1, required = false)]
-    api_url: String,
-    #[schema(required = false)]
-    interactive: bool,
-    #[schema(required = false)]
-    score_min_threshold: f64,
-    #[schema(required = false)]
-    score_max_threshold: f64,
-    /// When enabled and the received captcha score is outside of the given threshold, the stage will show an error message. When not enabled, the flow will continue, but the data from the captcha will be available in the context for policy decisions
-    #[schema(required = false)]
-    error_on_invalid_score: bool,
-}
-
-/// Stripped down flow serializer: one item of a write's `flow_set`.
-#[derive(ToSchema)]
-#[schema(description = "Stripped down flow serializer")]
-#[allow(dead_code)]
-pub struct FlowSetRequest {
-    #[schema(min_length = 1)]
-    name: String,
-    /// Visible in the URL.
-    #[schema(min_length = 1, max_length = 50, pattern = "^[-a-zA-Z0-9_]+$")]
-    slug: String,
-    /// Shown as the Title in Flow pages.
-    #[schema(min_length = 1)]
-    title: String,
-    /// Decides what this Flow is used for. For example, the Authentication flow is redirect to when an un-authenticated user visits authentik.
-    designation: FlowDesignationEnum,
-    #[schema(required = false)]
-    policy_engine_mode: PolicyEngineModeEnum,
-    /// Enable compatibility mode, increases compatibility with password managers on mobile devices.
-    #[schema(required = false)]
-    compatibility_mode: bool,
-    #[schema(required = false)]
-    layout: FlowLayoutEnum,
+pub struct FlowListQuery {
     /// Configure what should happen when a flow denies access to a user.
-    #[schema(required = false)]
-    denied_action: DeniedActionEnum,
+    #[param(value_type = Option<DeniedAction>, inline)]
+    denied_action: Option<String>,
+    /// Decides what this Flow is used for. For example, the Authentication flow is redirect to when an un-authenticated user visits authentik.
+    #[param(value_type = Option<Designation>, inline)]
+    designation: Option<String>,
+    flow_uuid: Option<uuid::Uuid>,
+    name: Option<String>,
+    /// Which field to use when ordering the results.
+    ordering: Option<String>,
+    /// A page number within the paginated result set.
+    #[param(value_type = Option<Integer>, inline)]
+    page: Option<i64>,
+    /// Number of results to return per page.
+    #[param(value_type = Option<Integer>, inline)]
+    page_size: Option<i64>,
+    /// A search term.
+    search: Option<String>,
+    slug: Option<String>,
+}
+
+/// `flows_bindings_list`'s query parameters, as authentik names and types them (`policies` is
+/// accepted and ignored: there are no policies here).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct BindingListQuery {
+    evaluate_on_plan: Option<bool>,
+    fsb_uuid: Option<uuid::Uuid>,
+    /// Configure how the flow executor should handle an invalid response to a challenge. RETRY returns the error message and a similar challenge to the executor. RESTART restarts the flow from the beginning, and RESTART_WITH_CONTEXT restarts the flow while keeping the current context.
+    #[param(value_type = Option<InvalidResponseAction>, inline)]
+    invalid_response_action: Option<String>,
+    #[param(value_type = Option<Integer>, inline)]
+    order: Option<i64>,
+    /// Which field to use when ordering the results.
+    ordering: Option<String>,
+    /// A page number within the paginated result set.
+    #[param(value_type = Option<Integer>, inline)]
+    page: Option<i64>,
+    /// Number of results to return per page.
+    #[param(value_type = Option<Integer>, inline)]
+    page_size: Option<i64>,
+    pbm_uuid: Option<uuid::Uuid>,
+    #[param(value_type = Option<PolicyEngineMode>, inline)]
+    policy_engine_mode: Option<String>,
+    re_evaluate_policies: Option<bool>,
+    /// A search term.
+    search: Option<String>,
+    stage: Option<uuid::Uuid>,
+    target: Option<uuid::Uuid>,
 }
 
 /// Validation Error: field names mapped to their messages (`non_field_errors` for the body as a
@@ -299,116 +301,34 @@ pub struct GenericError {
     code: String,
 }
 
-/// The list page as authentik names it (`PaginatedOut` is generic).
-pub struct PaginatedCaptchaStageList;
+/// A list page as authentik names it (`PaginatedOut` is generic).
+macro_rules! paginated {
+    ($($name:ident = $item:ty),* $(,)?) => {$(
+        pub struct $name;
 
-impl PartialSchema for PaginatedCaptchaStageList {
-    fn schema() -> RefOr<Schema> {
-        <PaginatedOut<CaptchaStageOut> as PartialSchema>::schema()
-    }
-}
-
-impl ToSchema for PaginatedCaptchaStageList {
-    fn name() -> Cow<'static, str> {
-        Cow::Borrowed("PaginatedCaptchaStageList")
-    }
-
-    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
-        <PaginatedOut<CaptchaStageOut> as ToSchema>::schemas(schemas);
-    }
-}
-
-/// A string enum of a [`Choice`]'s values, named as authentik names it.
-macro_rules! choice_schema {
-    ($(#[$meta:meta])* $schema:ident = $choice:ty, $name:literal) => {
-        $(#[$meta])*
-        pub struct $schema;
-
-        impl PartialSchema for $schema {
+        impl PartialSchema for $name {
             fn schema() -> RefOr<Schema> {
-                string_enum(<$choice as Choice>::ALL.iter().map(|c| c.value()))
+                <PaginatedOut<$item> as PartialSchema>::schema()
             }
         }
 
-        impl ToSchema for $schema {
+        impl ToSchema for $name {
             fn name() -> Cow<'static, str> {
-                Cow::Borrowed($name)
+                Cow::Borrowed(stringify!($name))
+            }
+
+            fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+                <PaginatedOut<$item> as ToSchema>::schemas(schemas);
             }
         }
-    };
+    )*};
 }
 
-fn string_enum(values: impl IntoIterator<Item = &'static str>) -> RefOr<Schema> {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .enum_values(Some(values))
-        .into()
-}
-
-choice_schema!(
-    /// `designation`: what a flow is for.
-    FlowDesignationEnum = Designation, "FlowDesignationEnum"
+paginated!(
+    PaginatedCaptchaStageList = CaptchaStage,
+    PaginatedFlowList = Flow,
+    PaginatedFlowStageBindingList = FlowStageBinding,
 );
-choice_schema!(
-    /// `policy_engine_mode`.
-    PolicyEngineModeEnum = PolicyEngineMode, "PolicyEngineMode"
-);
-choice_schema!(
-    /// `layout`.
-    FlowLayoutEnum = FlowLayout, "FlowLayoutEnum"
-);
-choice_schema!(
-    /// `denied_action`.
-    DeniedActionEnum = DeniedAction, "DeniedActionEnum"
-);
-
-/// `used_by`'s `action`, spelled as [`UsedByOut`] spells it.
-pub struct UsedByActionEnum;
-
-impl UsedByActionEnum {
-    fn values() -> Vec<&'static str> {
-        use crate::stages::UsedBy;
-        // The match makes a new variant a compile error here until it is listed.
-        let all = [
-            UsedByAction::Cascade,
-            UsedByAction::CascadeMany,
-            UsedByAction::SetNull,
-            UsedByAction::SetDefault,
-        ];
-        for action in all {
-            match action {
-                UsedByAction::Cascade
-                | UsedByAction::CascadeMany
-                | UsedByAction::SetNull
-                | UsedByAction::SetDefault => {}
-            }
-        }
-        all.into_iter()
-            .map(|action| {
-                let used_by = UsedBy {
-                    app: "",
-                    model_name: "",
-                    pk: String::new(),
-                    name: String::new(),
-                    action,
-                };
-                UsedByOut::from(used_by).action
-            })
-            .collect()
-    }
-}
-
-impl PartialSchema for UsedByActionEnum {
-    fn schema() -> RefOr<Schema> {
-        string_enum(Self::values())
-    }
-}
-
-impl ToSchema for UsedByActionEnum {
-    fn name() -> Cow<'static, str> {
-        Cow::Borrowed("UsedByActionEnum")
-    }
-}
 
 /// authentik's shared 400 response.
 pub struct ValidationErrorResponse;
@@ -451,9 +371,11 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::flows::FLOW_FIELDS;
+    use crate::bindings::FlowStageBindingInput;
+    use crate::flows::{FlowInput, FlowSetInput};
+    use crate::object::Choice;
     use crate::pagination::{Page, Pagination};
-    use crate::stages::{CaptchaStage, STAGE_FIELDS, UsedBy};
+    use crate::stages::CaptchaStageInput;
 
     fn document() -> Value {
         serde_json::to_value(openapi()).unwrap()
@@ -487,47 +409,33 @@ mod tests {
         );
     }
 
+    /// Each request schema lists exactly the fields its input declares, in their order.
     #[test]
-    fn request_schemas_have_the_decoders_fields() {
-        for schema in ["CaptchaStageRequest", "PatchedCaptchaStageRequest"] {
-            assert_eq!(property_names(schema), STAGE_FIELDS, "{schema}");
+    fn request_schemas_have_the_declared_fields() {
+        for (schema, fields) in [
+            ("CaptchaStageRequest", CaptchaStageInput::FIELDS),
+            ("PatchedCaptchaStageRequest", CaptchaStageInput::FIELDS),
+            ("FlowSetRequest", FlowSetInput::FIELDS),
+            ("FlowRequest", FlowInput::FIELDS),
+            ("PatchedFlowRequest", FlowInput::FIELDS),
+            ("FlowStageBindingRequest", FlowStageBindingInput::FIELDS),
+            (
+                "PatchedFlowStageBindingRequest",
+                FlowStageBindingInput::FIELDS,
+            ),
+        ] {
+            assert_eq!(property_names(schema), fields, "{schema}");
         }
-        assert_eq!(property_names("FlowSetRequest"), FLOW_FIELDS);
     }
 
     fn sample_stage() -> CaptchaStage {
-        let flow = entity::flow::Model {
-            flow_uuid: uuid::Uuid::new_v4(),
-            policybindingmodel_ptr_id: uuid::Uuid::new_v4(),
-            name: "F".into(),
-            slug: "f".into(),
-            title: "T".into(),
-            designation: "authentication".into(),
-            background: None,
-            policy_engine_mode: "any".into(),
-            compatibility_mode: false,
-            layout: "stacked".into(),
-            denied_action: "message_continue".into(),
-        };
         CaptchaStage {
-            id: uuid::Uuid::new_v4(),
-            name: "s".into(),
-            public_key: "p".into(),
-            js_url: "j".into(),
-            api_url: "a".into(),
-            interactive: false,
-            score_min_threshold: 0.5,
-            score_max_threshold: 1.0,
-            error_on_invalid_score: true,
-            bindings: vec![crate::flows::Binding {
-                id: uuid::Uuid::new_v4(),
-                order: 0,
-                flow: flow.into(),
-            }],
+            flow_set: vec![Flow::default()],
+            ..Default::default()
         }
     }
 
-    /// The response schemas list exactly the keys the wire types serialize, in their order.
+    /// The response schemas list exactly the keys the objects serialize, in their order.
     #[test]
     fn response_schemas_have_the_serialized_keys() {
         let pagination = Pagination {
@@ -547,18 +455,25 @@ mod tests {
         assert_eq!(keys(&page.pagination), property_names("Pagination"));
         let stage = &page.results[0];
         assert_eq!(keys(stage), property_names("CaptchaStage"));
-        assert_eq!(keys(&stage.flow_set[0]), property_names("FlowSet"));
-        let used_by = UsedByOut::from(UsedBy {
+        assert_eq!(
+            keys(&stage.flow_set[0].as_flow_set()),
+            property_names("FlowSet")
+        );
+        assert_eq!(keys(&stage.flow_set[0]), property_names("Flow"));
+        assert_eq!(keys(&StageObj::from(stage)), property_names("Stage"));
+        let binding = FlowStageBinding::default();
+        assert_eq!(keys(&binding), property_names("FlowStageBinding"));
+        let used_by = UsedBy {
             app: "a",
             model_name: "m",
             pk: "p".into(),
             name: "n".into(),
             action: UsedByAction::Cascade,
-        });
+        };
         assert_eq!(keys(&used_by), property_names("UsedBy"));
     }
 
-    /// Each enum lists exactly the values the wire types can send.
+    /// Each enum lists exactly the values the objects can send.
     #[test]
     fn enums_are_the_codes_choices() {
         let doc = document();
@@ -566,6 +481,10 @@ mod tests {
         let designations: Vec<_> = Designation::ALL.iter().map(|c| c.value()).collect();
         assert_eq!(values("FlowDesignationEnum"), json!(designations));
         assert_eq!(values("PolicyEngineMode"), json!(["all", "any"]));
+        assert_eq!(
+            values("InvalidResponseActionEnum"),
+            json!(["retry", "restart", "restart_with_context"])
+        );
         assert_eq!(
             values("UsedByActionEnum"),
             json!(["cascade", "cascade_many", "set_null", "set_default"])
@@ -587,6 +506,6 @@ mod tests {
                 operations += 1;
             }
         }
-        assert_eq!(operations, 7);
+        assert_eq!(operations, 21);
     }
 }

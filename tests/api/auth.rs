@@ -100,7 +100,8 @@ async fn every_operation_needs_its_permission() {
         for (needed, method, path) in &rest {
             // Every other permission is not enough; the body is never looked at first.
             let others: Vec<Permission> = Permission::ALL
-                .into_iter()
+                .iter()
+                .copied()
                 .filter(|p| p != needed)
                 .collect();
             let token = app.token_with(&others).await;
@@ -152,7 +153,7 @@ async fn every_operation_needs_its_permission() {
         let graphql: Vec<(Permission, String)> = vec![
             (Permission::ViewCaptchaStage, "{ captchaStages { pagination { count } } }".into()),
             (Permission::ViewCaptchaStage, format!("{{ captchaStage(id: \"{id}\") {{ name }} }}")),
-            (Permission::ViewCaptchaStage, "{ flows { pagination { count } } }".into()),
+            (Permission::ViewFlow, "{ flows { pagination { count } } }".into()),
             (Permission::AddCaptchaStage,
              "mutation { createCaptchaStage(input: {name: \"g\", publicKey: \"p\", privateKey: \"k\"}) { id } }".into()),
             (Permission::ChangeCaptchaStage,
@@ -163,7 +164,8 @@ async fn every_operation_needs_its_permission() {
         ];
         for (needed, query) in &graphql {
             let others: Vec<Permission> = Permission::ALL
-                .into_iter()
+                .iter()
+                .copied()
                 .filter(|p| p != needed)
                 .collect();
             let token = app.token_with(&others).await;

@@ -317,7 +317,7 @@ async fn sdl_is_served_and_checked_in() {
         !served.contains("privateKey: String!\n}\n\ntype"),
         "no output type has a private key"
     );
-    for output in ["type CaptchaStage {", "type Flow {"] {
+    for output in ["type CaptchaStage implements Stage {", "type Flow {"] {
         let start = served.find(output).unwrap();
         let block = &served[start..start + served[start..].find("\n}").unwrap()];
         assert!(!block.contains("privateKey"), "{output}");

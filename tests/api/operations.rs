@@ -315,7 +315,7 @@ fn token_commands() {
         "--name",
         "bad",
         "--permission",
-        "authentik_flows.view_flow",
+        "authentik_flows.view_nothing",
     ]);
     assert!(!ok, "unknown permissions are refused");
     let (ok, _, _) = run(&["token", "revoke", "ci"]);

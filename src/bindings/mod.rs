@@ -1,0 +1,267 @@
+//! Flow–stage bindings as a resource of their own (`/api/v3/flows/bindings/`, GraphQL
+//! `flowStageBinding`, `createFlowStageBinding`, …). A stage's `flow_set` and this resource are
+//! two views of the same rows. Uses `flows` and `stages`; knows nothing of either front end.
+
+mod store;
+
+use uuid::Uuid;
+
+use crate::auth::{Permission, Principal};
+use crate::choice_enum;
+use crate::db::{self, Db};
+use crate::error::{ErrorTree, FieldErrors, ServiceError, non_field_errors};
+use crate::flows::PolicyEngineMode;
+use crate::object::{WriteMode, api_object};
+use crate::pagination::{Page, PageRequest};
+use crate::stages::{self, StageObj, Submitted};
+use crate::used_by::UsedBy;
+
+pub const NO_BINDING: &str = "No FlowStageBinding matches the given query.";
+const NOT_UNIQUE: &str = "The fields target, stage, order must make a unique set.";
+
+choice_enum!(
+    /// What the flow executor does with an invalid response to a challenge.
+    InvalidResponseAction, graphql "InvalidResponseAction", schema "InvalidResponseActionEnum" {
+        Retry => "retry",
+        Restart => "restart",
+        RestartWithContext => "restart_with_context",
+    }
+);
+
+/// A stage bound into a flow at an order.
+#[api_object(
+    schema = "FlowStageBinding",
+    description = "FlowStageBinding Serializer",
+    graphql = "FlowStageBinding",
+    complex,
+    stored,
+    input(
+        rest = "FlowStageBindingRequest",
+        patched = "PatchedFlowStageBindingRequest",
+        create = "CreateFlowStageBindingInput",
+        update = "UpdateFlowStageBindingInput"
+    )
+)]
+pub struct FlowStageBinding {
+    /// The binding UUID (REST's `pk`).
+    #[field(read_only, graphql = "id", column = "fsb_uuid")]
+    pub pk: Uuid,
+    /// In authentik the id of the binding's policy-binding parent.
+    #[field(read_only)]
+    pub policybindingmodel_ptr_id: Uuid,
+    /// The flow (GraphQL: `target`, the object).
+    #[field(required, reference, graphql_skip)]
+    pub target: Uuid,
+    /// The stage (GraphQL: `stage`, the object).
+    #[field(required, reference, graphql_skip)]
+    pub stage: Uuid,
+    /// The bound stage as authentik's `Stage` serializer shows it.
+    #[field(read_only, computed, graphql_skip)]
+    pub stage_obj: StageObj,
+    /// Evaluate policies during the Flow planning process.
+    #[field(default = false)]
+    pub evaluate_on_plan: bool,
+    /// Evaluate policies when the Stage is presented to the user.
+    #[field(default = true)]
+    pub re_evaluate_policies: bool,
+    #[field(required, int32)]
+    pub order: i32,
+    #[field(choice, default = PolicyEngineMode::Any)]
+    pub policy_engine_mode: PolicyEngineMode,
+    /// Configure how the flow executor should handle an invalid response to a challenge. RETRY returns the error message and a similar challenge to the executor. RESTART restarts the flow from the beginning, and RESTART_WITH_CONTEXT restarts the flow while keeping the current context.
+    #[field(choice, default = InvalidResponseAction::Retry)]
+    pub invalid_response_action: InvalidResponseAction,
+}
+
+/// The filters of the binding list (each as the query string gives it; empty means none).
+#[derive(Clone, Debug, Default)]
+pub struct BindingFilter {
+    pub target: Option<String>,
+    pub stage: Option<String>,
+    pub order: Option<String>,
+    pub evaluate_on_plan: Option<String>,
+    pub re_evaluate_policies: Option<String>,
+    pub policy_engine_mode: Option<String>,
+    pub invalid_response_action: Option<String>,
+    pub fsb_uuid: Option<String>,
+    pub pbm_uuid: Option<String>,
+    pub search: Option<String>,
+    pub ordering: Option<String>,
+}
+
+fn not_unique() -> ServiceError {
+    ServiceError::Validation(non_field_errors(NOT_UNIQUE))
+}
+
+/// DRF's answer for a primary key that names nothing.
+fn missing(field: &str, id: Uuid) -> (String, ErrorTree) {
+    (
+        field.to_string(),
+        ErrorTree::message(format!("Invalid pk \"{id}\" - object does not exist.")),
+    )
+}
+
+/// The target and the stage a write names must exist (checked in the write's transaction; the
+/// foreign keys catch a delete that races it).
+async fn ensure_references(
+    conn: &impl sea_orm::ConnectionTrait,
+    changes: &FlowStageBindingChanges,
+) -> Result<(), ServiceError> {
+    let mut errors = FieldErrors::new();
+    if let Some(target) = changes.target
+        && !store::flow_exists(conn, target).await?
+    {
+        errors.extend([missing("target", target)]);
+    }
+    if let Some(stage) = changes.stage
+        && !store::stage_exists(conn, stage).await?
+    {
+        errors.extend([missing("stage", stage)]);
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ServiceError::Validation(errors))
+    }
+}
+
+/// `POST /api/v3/flows/bindings/`, `createFlowStageBinding`.
+pub async fn create_binding(
+    db: &Db,
+    principal: &Principal,
+    input: Submitted<FlowStageBindingInput>,
+) -> Result<FlowStageBinding, ServiceError> {
+    principal.require(Permission::AddFlowStageBinding)?;
+    let changes = input?
+        .check(WriteMode::Create)
+        .map_err(ServiceError::Validation)?
+        .with_defaults();
+    let id = db::with_write_retries(|| async {
+        let txn = db.begin_write().await?;
+        ensure_references(&txn, &changes).await?;
+        let id = store::insert(&txn, &changes).await?;
+        txn.commit().await?;
+        Ok(id)
+    })
+    .await
+    .map_err(|err| match err {
+        // The target or the stage went away between the check and the insert.
+        ServiceError::ForeignKeyViolation => ServiceError::Unavailable,
+        other => other.unique_violation_as(not_unique),
+    })?;
+    shown(db, id).await
+}
+
+/// `PUT` and `PATCH` of one binding; `updateFlowStageBinding`.
+pub async fn update_binding(
+    db: &Db,
+    principal: &Principal,
+    id: Submitted<Uuid>,
+    input: Submitted<FlowStageBindingInput>,
+    mode: WriteMode,
+) -> Result<FlowStageBinding, ServiceError> {
+    principal.require(Permission::ChangeFlowStageBinding)?;
+    let id = id?;
+    db::with_write_retries(|| async {
+        let txn = db.begin_write().await?;
+        if !store::lock(&txn, id).await? {
+            return Err(ServiceError::NotFound(NO_BINDING));
+        }
+        let input = input.as_ref().map_err(Clone::clone)?;
+        let changes = input.check(mode).map_err(ServiceError::Validation)?;
+        ensure_references(&txn, &changes).await?;
+        store::update(&txn, id, &changes).await?;
+        txn.commit().await?;
+        Ok(())
+    })
+    .await
+    .map_err(|err| match err {
+        ServiceError::ForeignKeyViolation => ServiceError::Unavailable,
+        other => other.unique_violation_as(not_unique),
+    })?;
+    shown(db, id).await
+}
+
+/// `DELETE`, `deleteFlowStageBinding`: the binding alone (its flow and stage stay).
+pub async fn delete_binding(
+    db: &Db,
+    principal: &Principal,
+    id: Submitted<Uuid>,
+) -> Result<Uuid, ServiceError> {
+    principal.require(Permission::DeleteFlowStageBinding)?;
+    let id = id?;
+    if store::delete(&db.writer, id).await? {
+        Ok(id)
+    } else {
+        Err(ServiceError::NotFound(NO_BINDING))
+    }
+}
+
+/// `GET …/bindings/{fsb_uuid}/`, `flowStageBinding(id)`: `None` when there is none.
+pub async fn find_binding(
+    db: &Db,
+    principal: &Principal,
+    id: Submitted<Uuid>,
+) -> Result<Option<FlowStageBinding>, ServiceError> {
+    principal.require(Permission::ViewFlowStageBinding)?;
+    let id = id?;
+    let mut found = store::by_ids(&db.reader, &[id]).await?;
+    with_stages(db, &mut found).await?;
+    Ok(found.pop())
+}
+
+/// `GET …/bindings/{fsb_uuid}/used_by/`: nothing here refers to a binding (it has no
+/// policies), so `[]` once the binding exists.
+pub async fn binding_used_by(
+    db: &Db,
+    principal: &Principal,
+    id: Submitted<Uuid>,
+) -> Result<Vec<UsedBy>, ServiceError> {
+    find_binding(db, principal, id)
+        .await?
+        .map(|_| Vec::new())
+        .ok_or(ServiceError::NotFound(NO_BINDING))
+}
+
+/// `GET /api/v3/flows/bindings/`, `flowStageBindings(...)`: one page with each binding's
+/// stage, in a constant number of queries.
+pub async fn list_bindings(
+    db: &Db,
+    principal: &Principal,
+    filter: &BindingFilter,
+    request: &PageRequest,
+) -> Result<Page<FlowStageBinding>, ServiceError> {
+    principal.require(Permission::ViewFlowStageBinding)?;
+    let mut page = store::page(&db.reader, filter, request).await?;
+    with_stages(db, &mut page.results).await?;
+    Ok(page)
+}
+
+/// The bindings of `flow_ids`, by order, without their `stage_obj` (GraphQL's
+/// `Flow.stageBindings`, batched; it follows `stage` itself). The caller checks the permission.
+pub async fn load_of_flows(
+    db: &Db,
+    flow_ids: &[Uuid],
+) -> Result<Vec<FlowStageBinding>, ServiceError> {
+    Ok(store::of_flows(&db.reader, flow_ids).await?)
+}
+
+async fn shown(db: &Db, id: Uuid) -> Result<FlowStageBinding, ServiceError> {
+    let mut found = store::by_ids(&db.writer, &[id]).await?;
+    with_stages(db, &mut found).await?;
+    found.pop().ok_or(ServiceError::NotFound(NO_BINDING))
+}
+
+/// Fills each binding's `stage_obj` with its concrete stage, loaded for all at once.
+async fn with_stages(db: &Db, bindings: &mut [FlowStageBinding]) -> Result<(), ServiceError> {
+    let mut ids: Vec<Uuid> = bindings.iter().map(|b| b.stage).collect();
+    ids.sort();
+    ids.dedup();
+    let stages = stages::load_by_ids(db, &ids).await?;
+    for binding in bindings {
+        if let Some(stage) = stages.get(&binding.stage) {
+            binding.stage_obj = StageObj::from(stage);
+        }
+    }
+    Ok(())
+}

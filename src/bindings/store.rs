@@ -1,0 +1,185 @@
+//! Reading and writing bindings, by column name.
+
+use entity::{flow, flow_stage_binding, stage};
+use sea_orm::sea_query::{Expr, SimpleExpr};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, JoinType, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, RelationTrait, Set,
+};
+use uuid::Uuid;
+
+use super::{BindingFilter, FlowStageBinding, FlowStageBindingChanges, InvalidResponseAction};
+use crate::db::{set_columns, update_columns};
+use crate::error::ServiceError;
+use crate::flows::PolicyEngineMode;
+use crate::pagination::{Filters, Page, PageRequest, fetch_page, ordering};
+
+fn column(column: flow_stage_binding::Column) -> SimpleExpr {
+    Expr::col((flow_stage_binding::Entity, column))
+}
+
+pub async fn flow_exists(conn: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr> {
+    Ok(flow::Entity::find_by_id(id).count(conn).await? > 0)
+}
+
+pub async fn stage_exists(conn: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr> {
+    Ok(stage::Entity::find_by_id(id).count(conn).await? > 0)
+}
+
+/// Stores a new binding; its pk.
+pub async fn insert(
+    conn: &impl ConnectionTrait,
+    changes: &FlowStageBindingChanges,
+) -> Result<Uuid, ServiceError> {
+    let id = Uuid::new_v4();
+    let mut row = flow_stage_binding::ActiveModel {
+        fsb_uuid: Set(id),
+        policybindingmodel_ptr_id: Set(Uuid::new_v4()),
+        ..Default::default()
+    };
+    set_columns(&mut row, changes.columns())?;
+    flow_stage_binding::Entity::insert(row)
+        .exec_without_returning(conn)
+        .await?;
+    Ok(id)
+}
+
+/// Locks the binding until the transaction ends; whether it exists.
+pub async fn lock(conn: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr> {
+    let found: Option<Uuid> = flow_stage_binding::Entity::find_by_id(id)
+        .select_only()
+        .column(flow_stage_binding::Column::FsbUuid)
+        .lock_exclusive()
+        .into_tuple()
+        .one(conn)
+        .await?;
+    Ok(found.is_some())
+}
+
+pub async fn update(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    changes: &FlowStageBindingChanges,
+) -> Result<(), ServiceError> {
+    let columns = changes.columns();
+    if columns.is_empty() {
+        return Ok(());
+    }
+    update_columns::<flow_stage_binding::Entity>(
+        flow_stage_binding::Entity::update_many(),
+        columns,
+    )?
+    .filter(flow_stage_binding::Column::FsbUuid.eq(id))
+    .exec(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn delete(conn: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr> {
+    let result = flow_stage_binding::Entity::delete_many()
+        .filter(flow_stage_binding::Column::FsbUuid.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected > 0)
+}
+
+pub async fn by_ids(
+    conn: &impl ConnectionTrait,
+    ids: &[Uuid],
+) -> Result<Vec<FlowStageBinding>, DbErr> {
+    flow_stage_binding::Entity::find()
+        .filter(flow_stage_binding::Column::FsbUuid.is_in(ids.iter().copied()))
+        .into_model()
+        .all(conn)
+        .await
+}
+
+/// The bindings of `flow_ids`, by order, then pk.
+pub async fn of_flows(
+    conn: &impl ConnectionTrait,
+    flow_ids: &[Uuid],
+) -> Result<Vec<FlowStageBinding>, DbErr> {
+    if flow_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    flow_stage_binding::Entity::find()
+        .filter(flow_stage_binding::Column::Target.is_in(flow_ids.iter().copied()))
+        .order_by_asc(flow_stage_binding::Column::Order)
+        .order_by_asc(flow_stage_binding::Column::FsbUuid)
+        .into_model()
+        .all(conn)
+        .await
+}
+
+/// The columns `ordering` may name: the binding's stored fields.
+fn orderable() -> Vec<(&'static str, SimpleExpr)> {
+    use flow_stage_binding::Column as B;
+    [
+        ("pk", B::FsbUuid),
+        ("policybindingmodel_ptr_id", B::PolicybindingmodelPtrId),
+        ("target", B::Target),
+        ("stage", B::Stage),
+        ("evaluate_on_plan", B::EvaluateOnPlan),
+        ("re_evaluate_policies", B::ReEvaluatePolicies),
+        ("order", B::Order),
+        ("policy_engine_mode", B::PolicyEngineMode),
+        ("invalid_response_action", B::InvalidResponseAction),
+    ]
+    .into_iter()
+    .map(|(name, c)| (name, column(c)))
+    .collect()
+}
+
+/// One page of bindings: authentik's filters, search over the stage's name, ordering by order
+/// then pk unless asked otherwise.
+pub async fn page(
+    conn: &impl ConnectionTrait,
+    filter: &BindingFilter,
+    request: &PageRequest,
+) -> Result<Page<FlowStageBinding>, ServiceError> {
+    use flow_stage_binding::Column as B;
+    let mut filters = Filters::new();
+    filters
+        .uuid("target", column(B::Target), filter.target.as_deref())
+        .uuid("stage", column(B::Stage), filter.stage.as_deref())
+        .integer("order", column(B::Order), filter.order.as_deref())
+        .boolean(
+            column(B::EvaluateOnPlan),
+            filter.evaluate_on_plan.as_deref(),
+        )
+        .boolean(
+            column(B::ReEvaluatePolicies),
+            filter.re_evaluate_policies.as_deref(),
+        )
+        .choice::<PolicyEngineMode>(
+            "policy_engine_mode",
+            column(B::PolicyEngineMode),
+            filter.policy_engine_mode.as_deref(),
+        )
+        .choice::<InvalidResponseAction>(
+            "invalid_response_action",
+            column(B::InvalidResponseAction),
+            filter.invalid_response_action.as_deref(),
+        )
+        .uuid("fsb_uuid", column(B::FsbUuid), filter.fsb_uuid.as_deref())
+        .uuid(
+            "pbm_uuid",
+            column(B::PolicybindingmodelPtrId),
+            filter.pbm_uuid.as_deref(),
+        )
+        .search(
+            filter.search.as_deref(),
+            &[Expr::col((stage::Entity, stage::Column::Name))],
+        );
+    let order = ordering(
+        filter.ordering.as_deref(),
+        &orderable(),
+        &["order"],
+        column(B::FsbUuid),
+    );
+    let select = flow_stage_binding::Entity::find().join(
+        JoinType::InnerJoin,
+        flow_stage_binding::Relation::Stage.def(),
+    );
+    fetch_page(conn, select, filters.finish()?, order, request).await
+}

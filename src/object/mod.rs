@@ -1,0 +1,246 @@
+//! The runtime of `#[api_object]` declarations: what a field is as a front hands it in
+//! ([`Field`]), how a write reads absent keys ([`WriteMode`]), the closed sets of values
+//! ([`Choice`], declared with [`choice_enum!`]), and the conversions between a field's value and
+//! the database ([`StoredValue`], [`ColumnValue`]) and GraphQL ([`IntoRaw`]). The rules live in
+//! [`rules`], DRF's parsing of JSON values in [`drf`], the plain GraphQL path in [`plain`].
+//!
+//! Below both front ends and above the store: `rest` and `graphql` use it, `stages` and `flows`
+//! declare their objects with it.
+
+pub mod drf;
+pub mod plain;
+pub mod rules;
+
+pub use api_macros::api_object;
+
+use sea_orm::{DbErr, QueryResult, TryGetable};
+use secrecy::{ExposeSecret, SecretString};
+use uuid::Uuid;
+
+use crate::error::ErrorTree;
+
+/// One key of an input object, as the front end read it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Field<T> {
+    /// The key was not sent (GraphQL: the argument was omitted or `null`).
+    #[default]
+    Absent,
+    Given(T),
+    /// The front end could not read the value as the field's type (REST only: a list where a
+    /// string belongs, `null`, …); the tree holds the message it would have in authentik.
+    Rejected(ErrorTree),
+}
+
+impl<T> From<Option<T>> for Field<T> {
+    fn from(value: Option<T>) -> Self {
+        value.map_or(Field::Absent, Field::Given)
+    }
+}
+
+impl<T> Field<T> {
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Field<U> {
+        match self {
+            Field::Absent => Field::Absent,
+            Field::Given(value) => Field::Given(f(value)),
+            Field::Rejected(tree) => Field::Rejected(tree),
+        }
+    }
+}
+
+/// How absent keys are read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteMode {
+    /// POST: required keys are required; the rest take their defaults.
+    Create,
+    /// PUT: required as on create; absent optional keys keep their stored values.
+    Replace,
+    /// PATCH: only the keys given are checked and changed.
+    Patch,
+}
+
+impl WriteMode {
+    /// Whether required keys must be present.
+    pub fn requires_all(self) -> bool {
+        self != WriteMode::Patch
+    }
+}
+
+/// A closed set of values stored by their lower-case spelling (authentik's choices).
+pub trait Choice: Sized + Copy + Send + Sync + 'static {
+    const ALL: &'static [Self];
+    fn value(self) -> &'static str;
+    fn from_value(value: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|c| c.value() == value)
+    }
+}
+
+/// Declares a [`Choice`] enum once for every front: the stored and REST spelling of each value,
+/// the GraphQL enum (values upper-cased by async-graphql) and the OpenAPI enum schema:
+/// `choice_enum!(Name, graphql "GraphqlName", schema "SchemaName" { Variant => "value", … })`.
+#[macro_export]
+macro_rules! choice_enum {
+    (
+        $(#[$meta:meta])*
+        $name:ident, graphql $graphql:literal, schema $schema:literal
+        { $($variant:ident => $value:literal),+ $(,)? }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, async_graphql::Enum)]
+        #[graphql(name = $graphql)]
+        pub enum $name { $($variant),+ }
+
+        impl $crate::object::Choice for $name {
+            const ALL: &'static [Self] = &[$($name::$variant),+];
+            fn value(self) -> &'static str {
+                match self { $($name::$variant => $value),+ }
+            }
+        }
+
+        /// The first value: what an object not yet filled holds.
+        impl Default for $name {
+            fn default() -> Self {
+                <$name as $crate::object::Choice>::ALL[0]
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str($crate::object::Choice::value(*self))
+            }
+        }
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                $crate::object::choice_schema::<$name>()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {
+            fn name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed($schema)
+            }
+        }
+    };
+}
+
+/// The OpenAPI schema of a [`Choice`]: a string enum of its values, in declaration order.
+pub fn choice_schema<C: Choice>() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(C::ALL.iter().map(|c| c.value())))
+        .into()
+}
+
+/// `{"type": "integer"}` without a format: authentik's type for counters such as `cache_count`.
+pub fn integer_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::Object::with_type(utoipa::openapi::schema::Type::Integer)
+}
+
+/// A field value as a row holds it, read by column name.
+pub trait StoredValue: Sized {
+    fn read(row: &QueryResult, pre: &str, column: &str) -> Result<Self, DbErr>;
+}
+
+macro_rules! stored_as_is {
+    ($($ty:ty),*) => {$(
+        impl StoredValue for $ty {
+            fn read(row: &QueryResult, pre: &str, column: &str) -> Result<Self, DbErr> {
+                row.try_get(pre, column)
+            }
+        }
+    )*};
+}
+
+stored_as_is!(String, Option<String>, bool, f64, i32, Uuid);
+
+impl<C: Choice> StoredValue for C {
+    fn read(row: &QueryResult, pre: &str, column: &str) -> Result<Self, DbErr> {
+        let stored: String = <String as TryGetable>::try_get(row, pre, column)?;
+        C::from_value(&stored)
+            .ok_or_else(|| DbErr::Type(format!("{column}: no such choice as {stored:?}")))
+    }
+}
+
+/// A checked value as the database stores it.
+pub trait ColumnValue {
+    fn column_value(&self) -> sea_orm::Value;
+}
+
+macro_rules! column_as_is {
+    ($($ty:ty),*) => {$(
+        impl ColumnValue for $ty {
+            fn column_value(&self) -> sea_orm::Value {
+                self.clone().into()
+            }
+        }
+    )*};
+}
+
+column_as_is!(String, bool, f64, i32, Uuid);
+
+impl ColumnValue for SecretString {
+    fn column_value(&self) -> sea_orm::Value {
+        self.expose_secret().to_string().into()
+    }
+}
+
+impl<C: Choice> ColumnValue for C {
+    fn column_value(&self) -> sea_orm::Value {
+        self.value().into()
+    }
+}
+
+/// A GraphQL input value as the raw input a REST body would have given.
+pub trait IntoRaw<Raw> {
+    fn into_raw(self) -> Raw;
+}
+
+impl IntoRaw<String> for String {
+    fn into_raw(self) -> String {
+        self
+    }
+}
+
+impl IntoRaw<SecretString> for String {
+    fn into_raw(self) -> SecretString {
+        SecretString::from(self)
+    }
+}
+
+impl IntoRaw<bool> for bool {
+    fn into_raw(self) -> bool {
+        self
+    }
+}
+
+impl IntoRaw<f64> for f64 {
+    fn into_raw(self) -> f64 {
+        self
+    }
+}
+
+impl IntoRaw<i64> for i32 {
+    fn into_raw(self) -> i64 {
+        self.into()
+    }
+}
+
+impl IntoRaw<String> for Uuid {
+    fn into_raw(self) -> String {
+        self.to_string()
+    }
+}
+
+impl<C: Choice> IntoRaw<String> for C {
+    fn into_raw(self) -> String {
+        self.value().to_string()
+    }
+}
+
+impl<T: Into<I>, I> IntoRaw<Vec<Field<I>>> for Vec<T> {
+    fn into_raw(self) -> Vec<Field<I>> {
+        self.into_iter()
+            .map(|item| Field::Given(item.into()))
+            .collect()
+    }
+}
