@@ -12,6 +12,8 @@ pub mod cli;
 pub mod db;
 pub mod error;
 pub mod flows;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod graphql;
 pub mod health;
 pub mod limits;

@@ -351,35 +351,59 @@ pub fn ordering(
     terms
 }
 
-/// One page of `select` filtered by `condition` in `order`: the count, then the rows of the
-/// requested page read into `M` by column name.
-pub async fn fetch_page<E, M, C>(
-    conn: &C,
+/// A list request once its parameters are checked: the rows it selects, in its order. Built
+/// without the database (the fuzz target renders it to SQL), then fetched a page at a time.
+pub struct ListQuery<E: EntityTrait> {
     select: Select<E>,
-    condition: Condition,
     order: Vec<(SimpleExpr, Order)>,
-    request: &PageRequest,
-) -> Result<Page<M>, ServiceError>
+}
+
+impl<E> ListQuery<E>
 where
     E: EntityTrait,
     E::Model: Send + Sync,
-    M: FromQueryResult + Sized + Send + Sync,
-    C: ConnectionTrait,
 {
-    let select = select.filter(condition);
-    let count = select.clone().count(conn).await?;
-    let window = request.resolve(count)?;
-    let mut select = select;
-    for (expr, direction) in order {
-        select = select.order_by(expr, direction);
+    pub fn new(
+        select: Select<E>,
+        filters: Filters,
+        order: Vec<(SimpleExpr, Order)>,
+    ) -> Result<Self, ServiceError> {
+        Ok(ListQuery {
+            select: select.filter(filters.finish()?),
+            order,
+        })
     }
-    let rows = select
-        .offset(window.offset)
-        .limit(window.limit)
-        .into_model::<M>()
-        .all(conn)
-        .await?;
-    Ok(window.page(rows))
+
+    fn ordered(&self) -> Select<E> {
+        let mut select = self.select.clone();
+        for (expr, direction) in &self.order {
+            select = select.order_by(expr.clone(), direction.clone());
+        }
+        select
+    }
+
+    /// The page's statement as `backend` would run it (for the fuzz target and tests).
+    pub fn statement(&self, backend: sea_orm::DatabaseBackend) -> sea_orm::Statement {
+        sea_orm::QueryTrait::build(&self.ordered().limit(100), backend)
+    }
+
+    /// The count, then the rows of the requested page read into `M` by column name.
+    pub async fn fetch<M, C>(self, conn: &C, request: &PageRequest) -> Result<Page<M>, ServiceError>
+    where
+        M: FromQueryResult + Sized + Send + Sync,
+        C: ConnectionTrait,
+    {
+        let count = self.select.clone().count(conn).await?;
+        let window = request.resolve(count)?;
+        let rows = self
+            .ordered()
+            .offset(window.offset)
+            .limit(window.limit)
+            .into_model::<M>()
+            .all(conn)
+            .await?;
+        Ok(window.page(rows))
+    }
 }
 
 /// `%term%` for LIKE, with the wildcards of the term itself escaped.

@@ -4,6 +4,8 @@
 
 mod store;
 
+pub use store::list_query;
+
 use uuid::Uuid;
 
 use crate::auth::{Permission, Principal};

@@ -12,7 +12,7 @@ use super::{BindingFilter, FlowStageBinding, FlowStageBindingChanges, InvalidRes
 use crate::db::{set_columns, update_columns};
 use crate::error::ServiceError;
 use crate::flows::PolicyEngineMode;
-use crate::pagination::{Filters, Page, PageRequest, fetch_page, ordering};
+use crate::pagination::{Filters, ListQuery, Page, PageRequest, ordering};
 
 fn column(column: flow_stage_binding::Column) -> SimpleExpr {
     Expr::col((flow_stage_binding::Entity, column))
@@ -130,13 +130,11 @@ fn orderable() -> Vec<(&'static str, SimpleExpr)> {
     .collect()
 }
 
-/// One page of bindings: authentik's filters, search over the stage's name, ordering by order
-/// then pk unless asked otherwise.
-pub async fn page(
-    conn: &impl ConnectionTrait,
+/// The binding list: authentik's filters, search over the stage's name, ordering by order then
+/// pk unless asked otherwise.
+pub fn list_query(
     filter: &BindingFilter,
-    request: &PageRequest,
-) -> Result<Page<FlowStageBinding>, ServiceError> {
+) -> Result<ListQuery<flow_stage_binding::Entity>, ServiceError> {
     use flow_stage_binding::Column as B;
     let mut filters = Filters::new();
     filters
@@ -181,5 +179,13 @@ pub async fn page(
         JoinType::InnerJoin,
         flow_stage_binding::Relation::Stage.def(),
     );
-    fetch_page(conn, select, filters.finish()?, order, request).await
+    ListQuery::new(select, filters, order)
+}
+
+pub async fn page(
+    conn: &impl ConnectionTrait,
+    filter: &BindingFilter,
+    request: &PageRequest,
+) -> Result<Page<FlowStageBinding>, ServiceError> {
+    list_query(filter)?.fetch(conn, request).await
 }

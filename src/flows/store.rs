@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::{Flow, FlowChanges, FlowFilter, FlowKey, FlowSetChanges};
 use crate::db::{set_columns, update_columns};
 use crate::error::ServiceError;
-use crate::pagination::{Filters, Page, PageRequest, fetch_page, ordering};
+use crate::pagination::{Filters, ListQuery, Page, PageRequest, ordering};
 
 /// Bindings made through `flow_set` take authentik's defaults.
 const FLOW_SET_BINDING_ORDER: i32 = 0;
@@ -162,13 +162,9 @@ fn orderable() -> Vec<(&'static str, SimpleExpr)> {
     .collect()
 }
 
-/// One page of flows: authentik's filters, search over name, slug, designation, title and
-/// denied action, ordering by slug then name unless asked otherwise.
-pub async fn page(
-    conn: &impl ConnectionTrait,
-    filter: &FlowFilter,
-    request: &PageRequest,
-) -> Result<Page<Flow>, ServiceError> {
+/// The flow list: authentik's filters, search over name, slug, designation, title and denied
+/// action, ordering by slug then name unless asked otherwise.
+pub fn list_query(filter: &FlowFilter) -> Result<ListQuery<flow::Entity>, ServiceError> {
     use flow::Column as F;
     let mut filters = Filters::new();
     filters
@@ -199,14 +195,15 @@ pub async fn page(
         &["slug", "name"],
         column(F::FlowUuid),
     );
-    let mut page: Page<Flow> = fetch_page(
-        conn,
-        flow::Entity::find(),
-        filters.finish()?,
-        order,
-        request,
-    )
-    .await?;
+    ListQuery::new(flow::Entity::find(), filters, order)
+}
+
+pub async fn page(
+    conn: &impl ConnectionTrait,
+    filter: &FlowFilter,
+    request: &PageRequest,
+) -> Result<Page<Flow>, ServiceError> {
+    let mut page: Page<Flow> = list_query(filter)?.fetch(conn, request).await?;
     page.results.iter_mut().for_each(Flow::derive_fields);
     Ok(page)
 }

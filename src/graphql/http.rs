@@ -58,7 +58,7 @@ fn refused_document(message: String) -> Response {
 }
 
 /// A GraphQL-over-HTTP request: a JSON object whose `query` is a string.
-fn parse_request(body: &[u8]) -> Result<async_graphql::Request, String> {
+pub(crate) fn parse_request(body: &[u8]) -> Result<async_graphql::Request, String> {
     if json_nesting_exceeds(body, MAX_JSON_DEPTH) {
         return Err(format!(
             "Body is not JSON: arrays and objects nest deeper than {MAX_JSON_DEPTH} levels."

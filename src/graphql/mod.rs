@@ -11,6 +11,7 @@ mod types;
 
 pub use documents::ParsedQueries;
 pub use http::http_error;
+pub(crate) use http::parse_request;
 pub use schema::{ApiSchema, build_schema};
 
 use axum::Router;

@@ -61,10 +61,10 @@ fn uuid_path(path: PathParam) -> Submitted<Uuid> {
 }
 
 /// A query string as Django reads it: the last value of a repeated key wins.
-struct Params(HashMap<String, String>);
+pub(crate) struct Params(HashMap<String, String>);
 
 impl Params {
-    fn parse(query: Option<String>) -> Self {
+    pub(crate) fn parse(query: Option<String>) -> Self {
         let query = query.unwrap_or_default();
         Params(
             form_urlencoded::parse(query.as_bytes())
@@ -73,12 +73,12 @@ impl Params {
         )
     }
 
-    fn get(&self, key: &str) -> Option<String> {
+    pub(crate) fn get(&self, key: &str) -> Option<String> {
         self.0.get(key).cloned()
     }
 
     /// `page` (a number or `last`) and `page_size`, read as Python's `int()` reads them.
-    fn page_request(&self) -> PageRequest {
+    pub(crate) fn page_request(&self) -> PageRequest {
         let mut request = PageRequest::default();
         if let Some(page) = self.0.get("page") {
             request.number = match page.as_str() {

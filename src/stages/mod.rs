@@ -23,7 +23,7 @@ use crate::object::{Field, WriteMode, api_object, rules};
 use crate::pagination::{Page, PageRequest};
 use crate::used_by::{UsedBy, UsedByAction};
 
-pub use store::StageFilter;
+pub use store::{StageFilter, list_query};
 
 /// What a front end could read of a request. Its errors (a body that is not JSON, an id that is
 /// not a UUID) are reported only after the permission check, as authentik does.

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::{CaptchaStage, CaptchaStageChanges};
 use crate::db::{set_columns, update_columns};
 use crate::error::ServiceError;
-use crate::pagination::{Filters, Page, PageRequest, fetch_page, ordering};
+use crate::pagination::{Filters, ListQuery, Page, PageRequest, ordering};
 
 /// The filters of the list endpoint.
 #[derive(Clone, Debug, Default)]
@@ -198,13 +198,9 @@ fn orderable() -> Vec<(&'static str, SimpleExpr)> {
     fields
 }
 
-/// One page of stages: exact name and public key, search over the name, ordering by name
-/// unless asked otherwise, ties broken by pk.
-pub async fn page(
-    conn: &impl ConnectionTrait,
-    filter: &StageFilter,
-    request: &PageRequest,
-) -> Result<Page<CaptchaStage>, ServiceError> {
+/// The stage list: exact name and public key, search over the name, ordering by name unless
+/// asked otherwise, ties broken by pk.
+pub fn list_query(filter: &StageFilter) -> Result<ListQuery<captcha_stage::Entity>, ServiceError> {
     let name: SimpleExpr = Expr::col((stage::Entity, stage::Column::Name));
     let mut filters = Filters::new();
     filters
@@ -220,12 +216,13 @@ pub async fn page(
         &["name"],
         Expr::col((stage::Entity, stage::Column::StageUuid)),
     );
-    fetch_page(
-        conn,
-        shown_columns(joined()),
-        filters.finish()?,
-        order,
-        request,
-    )
-    .await
+    ListQuery::new(shown_columns(joined()), filters, order)
+}
+
+pub async fn page(
+    conn: &impl ConnectionTrait,
+    filter: &StageFilter,
+    request: &PageRequest,
+) -> Result<Page<CaptchaStage>, ServiceError> {
+    list_query(filter)?.fetch(conn, request).await
 }

@@ -1,0 +1,89 @@
+//! Entry points for the fuzz target (`fuzz/`) and the property tests (`tests/api/properties.rs`):
+//! every reader of untrusted input that needs no database. For any input each must return,
+//! never panic and never recurse without bound; what they return is what a client would be told.
+//! Not an API of the service.
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, HeaderValue, header};
+use sea_orm::DatabaseBackend;
+
+use crate::bindings::{self, BindingFilter, FlowStageBindingInput};
+use crate::error::ServiceError;
+use crate::flows::{self, FlowFilter, FlowInput};
+use crate::object::WriteMode;
+use crate::pagination::PageRequest;
+use crate::rest::{Params, decode};
+use crate::stages::{self, CaptchaStageInput, StageFilter};
+
+const MODES: [WriteMode; 3] = [WriteMode::Create, WriteMode::Replace, WriteMode::Patch];
+
+/// A REST write body as every declared input reads it, checked in every mode: the first
+/// refusal (body-level, or the field errors of the captcha stage's create), if any.
+pub fn rest_body(content_type: &str, body: &[u8]) -> Result<(), ServiceError> {
+    let mut headers = HeaderMap::new();
+    if let Ok(value) = HeaderValue::from_str(content_type) {
+        headers.insert(header::CONTENT_TYPE, value);
+    }
+    let bytes = || Ok(Bytes::copy_from_slice(body));
+    let stage = decode::input(&headers, bytes(), CaptchaStageInput::from_json)?;
+    let flow = decode::input(&headers, bytes(), FlowInput::from_json)?;
+    let binding = decode::input(&headers, bytes(), FlowStageBindingInput::from_json)?;
+    let mut first = None;
+    for mode in MODES {
+        let _ = flow.check(mode);
+        let _ = binding.check(mode);
+        if let Err(errors) = stage.check(mode) {
+            first.get_or_insert(ServiceError::Validation(errors));
+        }
+    }
+    first.map_or(Ok(()), Err)
+}
+
+/// A list's query string read as each list reads it, each list built to SQL for both
+/// databases; the page request it names.
+pub fn list_query(query: &str) -> Result<PageRequest, ServiceError> {
+    let params = Params::parse(Some(query.to_string()));
+    let stage_filter = StageFilter {
+        name: params.get("name"),
+        public_key: params.get("public_key"),
+        search: params.get("search"),
+        ordering: params.get("ordering"),
+    };
+    let flow_filter = FlowFilter {
+        flow_uuid: params.get("flow_uuid"),
+        name: params.get("name"),
+        slug: params.get("slug"),
+        designation: params.get("designation"),
+        denied_action: params.get("denied_action"),
+        search: params.get("search"),
+        ordering: params.get("ordering"),
+    };
+    let binding_filter = BindingFilter {
+        target: params.get("target"),
+        stage: params.get("stage"),
+        order: params.get("order"),
+        evaluate_on_plan: params.get("evaluate_on_plan"),
+        re_evaluate_policies: params.get("re_evaluate_policies"),
+        policy_engine_mode: params.get("policy_engine_mode"),
+        invalid_response_action: params.get("invalid_response_action"),
+        fsb_uuid: params.get("fsb_uuid"),
+        pbm_uuid: params.get("pbm_uuid"),
+        search: params.get("search"),
+        ordering: params.get("ordering"),
+    };
+    for backend in [DatabaseBackend::Sqlite, DatabaseBackend::Postgres] {
+        stages::list_query(&stage_filter)?.statement(backend);
+        flows::store::list_query(&flow_filter)?.statement(backend);
+        bindings::list_query(&binding_filter)?.statement(backend);
+    }
+    let request = params.page_request();
+    request.resolve(1_000)?;
+    Ok(request)
+}
+
+/// A GraphQL request body: read as `POST /graphql` reads it, and its document checked against
+/// the document limits (size, nesting, fields, aliases, root fields).
+pub fn graphql_request(body: &[u8]) -> Result<(), String> {
+    let mut request = crate::graphql::parse_request(body)?;
+    crate::graphql::ParsedQueries::default().prepare(&mut request)
+}
