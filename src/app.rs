@@ -78,6 +78,19 @@ async fn guard_request(request: Request, next: Next) -> Response {
     if header_bytes > MAX_HEADER_BYTES {
         return refuse(&path, ServiceError::HeadersTooLarge(MAX_HEADER_BYTES));
     }
+    // A body declared larger than the limit is refused before a byte of it is awaited: a
+    // client that then stalls must not hold the connection until the request timeout.
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > BODY_LIMIT as u64) {
+        let mut response = refuse(&path, ServiceError::PayloadTooLarge(BODY_LIMIT));
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return response;
+    }
     let served = async {
         let (parts, body) = request.into_parts();
         match axum::body::to_bytes(body, BODY_LIMIT).await {

@@ -179,13 +179,18 @@ pub fn search_condition(terms: &[String], columns: &[SimpleExpr]) -> Condition {
     all
 }
 
+/// A condition no row meets.
+pub fn nothing() -> Condition {
+    Condition::all().add(sea_orm::ExprTrait::eq(Expr::val(1), 0))
+}
+
 /// An exact, case-sensitive filter value; `None` when it is empty (ignored, as Django does).
 /// A value with a NUL character can match no stored text (none is stored with one), and
 /// PostgreSQL refuses it as a parameter: such a filter matches nothing.
 pub fn exact_filter(column: SimpleExpr, value: Option<&str>) -> Option<Condition> {
     let value = value.filter(|v| !v.is_empty())?;
     Some(if value.contains('\0') {
-        Condition::all().add(sea_orm::ExprTrait::eq(Expr::val(1), 0))
+        nothing()
     } else {
         Condition::all().add(sea_orm::ExprTrait::eq(column, value))
     })

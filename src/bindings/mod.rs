@@ -192,7 +192,9 @@ pub async fn delete_binding(
 ) -> Result<Uuid, ServiceError> {
     principal.require(Permission::DeleteFlowStageBinding)?;
     let id = id?;
-    if store::delete(&db.writer, id).await? {
+    let deleted =
+        db::with_write_retries(|| async { Ok(store::delete(&db.writer, id).await?) }).await?;
+    if deleted {
         Ok(id)
     } else {
         Err(ServiceError::NotFound(NO_BINDING))

@@ -269,7 +269,7 @@ pub async fn delete_flow(
 ) -> Result<Uuid, ServiceError> {
     principal.require(Permission::DeleteFlow)?;
     let key = key?;
-    store::delete_flow(&db.writer, &key)
+    db::with_write_retries(|| async { Ok(store::delete_flow(&db.writer, &key).await?) })
         .await?
         .ok_or(ServiceError::NotFound(NO_FLOW))
 }

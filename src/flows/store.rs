@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::{Flow, FlowChanges, FlowFilter, FlowKey, FlowSetChanges};
 use crate::db::{set_columns, update_columns};
 use crate::error::ServiceError;
-use crate::pagination::{Filters, ListQuery, Page, PageRequest, ordering};
+use crate::pagination::{Filters, ListQuery, Page, PageRequest, exact_filter, nothing, ordering};
 
 /// Bindings made through `flow_set` take authentik's defaults.
 const FLOW_SET_BINDING_ORDER: i32 = 0;
@@ -32,10 +32,14 @@ fn column(column: flow::Column) -> SimpleExpr {
     Expr::col((flow::Entity, column))
 }
 
-fn key_condition(key: &FlowKey) -> SimpleExpr {
+/// The flow a key names. A slug with a NUL character names none (no stored slug has one, and
+/// PostgreSQL refuses it as a parameter).
+fn key_condition(key: &FlowKey) -> sea_orm::Condition {
     match key {
-        FlowKey::Slug(slug) => flow::Column::Slug.eq(slug.as_str()),
-        FlowKey::Id(id) => flow::Column::FlowUuid.eq(*id),
+        FlowKey::Slug(slug) => {
+            exact_filter(column(flow::Column::Slug), Some(slug)).unwrap_or_else(nothing)
+        }
+        FlowKey::Id(id) => sea_orm::Condition::all().add(flow::Column::FlowUuid.eq(*id)),
     }
 }
 

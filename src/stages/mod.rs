@@ -208,7 +208,10 @@ pub async fn delete_captcha_stage(
 ) -> Result<Uuid, ServiceError> {
     principal.require(Permission::DeleteCaptchaStage)?;
     let id = id?;
-    if store::delete(&db.writer, id).await? {
+    let deleted =
+        crate::db::with_write_retries(|| async { Ok(store::delete(&db.writer, id).await?) })
+            .await?;
+    if deleted {
         Ok(id)
     } else {
         Err(ServiceError::NotFound(NO_CAPTCHA_STAGE))

@@ -85,14 +85,25 @@ pub async fn insert(
 
 /// The stored stage, locked until the transaction ends (`FOR UPDATE` on PostgreSQL; SQLite's
 /// write transaction holds the database): a concurrent write of the same stage waits, then
-/// reads what this one wrote.
+/// reads what this one wrote. The base `stage` row is locked first and alone, as a `DELETE`
+/// (which cascades from it to the captcha row) locks it: two writers never hold one row each
+/// of the pair while waiting for the other.
 pub async fn load_for_update(
     conn: &impl ConnectionTrait,
     id: Uuid,
 ) -> Result<Option<CaptchaStage>, DbErr> {
+    let locked: Option<Uuid> = stage::Entity::find_by_id(id)
+        .select_only()
+        .column(stage::Column::StageUuid)
+        .lock_exclusive()
+        .into_tuple()
+        .one(conn)
+        .await?;
+    if locked.is_none() {
+        return Ok(None);
+    }
     shown_columns(joined())
         .filter(captcha_stage::Column::StagePtrId.eq(id))
-        .lock_exclusive()
         .into_model()
         .one(conn)
         .await

@@ -297,7 +297,6 @@ async fn delete_racing_patch_sqlite() {
 /// row and bindings) and the PATCH (its locking read of the captcha and stage rows); the DELETE
 /// is not retried as the other writes are, and answers 500 with the stage left in place.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: on PostgreSQL a DELETE racing a PATCH of the same stage sometimes deadlocks and answers 500, the stage not deleted"]
 async fn delete_racing_patch_postgres() {
     if postgres_url().is_none() {
         return;
