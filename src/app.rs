@@ -1,7 +1,10 @@
 //! Builds the state, the GraphQL schema and the router once; `main` and the tests share it.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+
+use axum::extract::connect_info::IntoMakeServiceWithConnectInfo;
 
 use axum::Router;
 use axum::body::Body;
@@ -12,18 +15,23 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::LengthLimitError;
 use tower_http::catch_panic::CatchPanicLayer;
 
+use crate::config::Settings;
 use crate::db::Db;
 use crate::error::{NOT_FOUND, ServiceError};
+use crate::executor::verify::Verifier;
 use crate::graphql::{self, ApiSchema};
 use crate::limits::{BODY_LIMIT, MAX_HEADER_BYTES, MAX_URI_BYTES};
 use crate::rest::error::detail;
-use crate::{health, observability, rest};
+use crate::{flow_page, health, observability, rest};
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
+    pub settings: Arc<Settings>,
+    /// The captcha providers' siteverify client, shared by every request.
+    pub verifier: Verifier,
     pub schema: ApiSchema,
     /// The SDL of `schema`, rendered once.
     pub sdl: Arc<str>,
@@ -31,16 +39,29 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The state with every setting at its default.
     pub fn new(db: Db) -> Self {
+        AppState::with_settings(db, Settings::default())
+    }
+
+    pub fn with_settings(db: Db, settings: Settings) -> Self {
         let schema = graphql::build_schema();
         let sdl = schema.sdl().into();
         AppState {
             db,
+            verifier: Verifier::new(settings.siteverify_timeout),
+            settings: Arc::new(settings),
             schema,
             sdl,
             parsed_queries: Arc::default(),
         }
     }
+}
+
+/// The router as a service that records each connection's peer address (the executor's
+/// `remoteip`); `main` and the tests serve this.
+pub fn service(state: AppState) -> IntoMakeServiceWithConnectInfo<Router, SocketAddr> {
+    app(state).into_make_service_with_connect_info::<SocketAddr>()
 }
 
 async fn not_found() -> Response {
@@ -140,6 +161,7 @@ pub fn app(state: AppState) -> Router {
         .merge(rest::router())
         .merge(graphql::router())
         .merge(health::router())
+        .merge(flow_page::router())
         .fallback(not_found)
         .layer(middleware::from_fn(guard_request))
         .layer(CatchPanicLayer::custom(panic_response))

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 
-use crate::app::{AppState, app};
+use crate::app::{AppState, service};
 use crate::auth::{self, NewToken, Permission};
 use crate::db;
 
@@ -149,7 +149,7 @@ async fn serve(database_url: &str, args: ServeArgs) -> CliResult {
         println!("Try: curl -H 'Authorization: Bearer {secret}' {base}/api/v3/stages/captcha/");
     }
     tracing::info!(address = %listen_addr, "listening");
-    axum::serve(listener, app(AppState::new(db)))
+    axum::serve(listener, service(AppState::new(db)))
         .with_graceful_shutdown(shutdown)
         .await?;
     tracing::info!("stopped");

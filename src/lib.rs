@@ -9,8 +9,11 @@ pub mod app;
 pub mod auth;
 pub mod bindings;
 pub mod cli;
+pub mod config;
 pub mod db;
 pub mod error;
+pub mod executor;
+pub mod flow_page;
 pub mod flows;
 #[doc(hidden)]
 pub mod fuzzing;

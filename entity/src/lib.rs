@@ -5,6 +5,7 @@
 pub mod api_token;
 pub mod captcha_stage;
 pub mod flow;
+pub mod flow_plan;
 pub mod flow_stage_binding;
 pub mod secret;
 pub mod stage;

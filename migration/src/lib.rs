@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_create_tables;
 mod m20261130_000002_flow_authentication_binding_policy;
+mod m20261130_000003_flow_plans;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261128_000001_create_tables::Migration),
             Box::new(m20261130_000002_flow_authentication_binding_policy::Migration),
+            Box::new(m20261130_000003_flow_plans::Migration),
         ]
     }
 }

@@ -250,6 +250,12 @@ pub async fn load_of_flows(
     Ok(store::of_flows(&db.reader, flow_ids).await?)
 }
 
+/// A binding by id, without its `stage_obj`: the flow executor's plans name bindings, and its
+/// callers are anonymous (the flow page), so no permission is involved.
+pub async fn load(db: &Db, id: Uuid) -> Result<Option<FlowStageBinding>, ServiceError> {
+    Ok(store::by_ids(&db.reader, &[id]).await?.pop())
+}
+
 async fn shown(db: &Db, id: Uuid) -> Result<FlowStageBinding, ServiceError> {
     let mut found = store::by_ids(&db.writer, &[id]).await?;
     with_stages(db, &mut found).await?;

@@ -95,6 +95,7 @@ pub async fn execute(
     }
     let request = request
         .data(Relations::new(state.db.clone(), principal.clone()))
+        .data(state.verifier.clone())
         .data(RequestContext {
             db: state.db.clone(),
             principal,

@@ -7,13 +7,14 @@ use uuid::Uuid;
 
 use super::error::IntoGraphql;
 use super::loaders::Relations;
-use super::types::PageObject;
+use super::types::{CaptchaVerification, PageObject};
 use crate::auth::Principal;
 use crate::bindings::{
     self, BindingFilter, FlowStageBinding, FlowStageBindingCreateInput, FlowStageBindingUpdateInput,
 };
 use crate::db::Db;
 use crate::error::{ErrorTree, FieldErrors, ServiceError};
+use crate::executor::verify::Verifier;
 use crate::flows::{
     self, DeniedAction, Designation, Flow, FlowCreateInput, FlowFilter, FlowKey, FlowUpdateInput,
 };
@@ -412,6 +413,35 @@ impl MutationRoot {
                 .gql()?;
         show_bindings(ctx, std::slice::from_ref(&binding), HERE).await;
         Ok(Plain(binding))
+    }
+
+    /// Checks a captcha token with a stage's provider (its siteverify, with its private key),
+    /// for applications that embed a widget themselves: the same call and decision as the flow
+    /// executor's. Needs the permission to view captcha stages.
+    async fn verify_captcha(
+        &self,
+        ctx: &Context<'_>,
+        stage_id: Uuid,
+        token: String,
+        remote_ip: Option<String>,
+    ) -> async_graphql::Result<CaptchaVerification> {
+        let RequestContext { db, principal } = request(ctx);
+        let remote_ip = match remote_ip.as_deref().map(str::parse::<std::net::IpAddr>) {
+            None => None,
+            Some(Ok(ip)) => Some(ip),
+            Some(Err(_)) => {
+                return Err(ServiceError::Validation(FieldErrors::from([(
+                    "remote_ip".to_string(),
+                    ErrorTree::message("Enter a valid IPv4 or IPv6 address."),
+                )])))
+                .gql();
+            }
+        };
+        let verifier = ctx.data_unchecked::<Verifier>();
+        crate::executor::verify_captcha(db, principal, verifier, stage_id, &token, remote_ip)
+            .await
+            .map(CaptchaVerification::from)
+            .gql()
     }
 
     /// Deletes a binding (its flow and stage stay); returns its id.

@@ -82,6 +82,48 @@ where
     }
 }
 
+/// What a captcha provider said of a token, and authentik's decision on it.
+#[derive(SimpleObject)]
+pub struct CaptchaVerification {
+    /// Whether the token passes the stage (as the flow executor would let it pass).
+    #[graphql(complexity = 0)]
+    pub passed: bool,
+    /// authentik's message when it does not: `Failed to validate token`, `Invalid captcha
+    /// response`, or `Invalid captcha response. Retrying may solve this issue.`
+    #[graphql(complexity = 0)]
+    pub message: Option<String>,
+    /// The provider's `success`, when it answered.
+    #[graphql(complexity = 0)]
+    pub success: Option<bool>,
+    #[graphql(complexity = 0)]
+    pub score: Option<f64>,
+    /// The provider's `error-codes`.
+    #[graphql(complexity = 0)]
+    pub error_codes: Vec<String>,
+    #[graphql(complexity = 0)]
+    pub hostname: Option<String>,
+    /// The provider's `challenge_ts`.
+    #[graphql(complexity = 0)]
+    pub challenge_ts: Option<String>,
+    #[graphql(complexity = 0)]
+    pub action: Option<String>,
+}
+
+impl From<crate::executor::verify::Verification> for CaptchaVerification {
+    fn from(v: crate::executor::verify::Verification) -> Self {
+        CaptchaVerification {
+            passed: v.passed,
+            message: v.message.map(str::to_string),
+            success: v.success(),
+            score: v.score(),
+            error_codes: v.error_codes(),
+            hostname: v.text("hostname"),
+            challenge_ts: v.text("challenge_ts"),
+            action: v.text("action"),
+        }
+    }
+}
+
 /// A stage of any kind (only captcha stages exist so far): what every stage answers.
 #[derive(Interface)]
 #[graphql(

@@ -6,6 +6,7 @@ mod bindings;
 mod captcha_stages;
 pub mod decode;
 pub mod error;
+mod executor;
 mod flows;
 pub mod openapi;
 pub mod wire;
@@ -114,7 +115,7 @@ const DETAIL: &str = "GET, PUT, PATCH, DELETE, HEAD";
 const READ: &str = "GET, HEAD";
 
 pub fn router() -> Router<AppState> {
-    let routes: [(&str, MethodRouter<AppState>, &'static str); 10] = [
+    let routes: [(&str, MethodRouter<AppState>, &'static str); 11] = [
         ("/api/v3/schema/", get(openapi::serve_openapi), READ),
         (
             "/api/v3/stages/captcha/",
@@ -169,6 +170,11 @@ pub fn router() -> Router<AppState> {
             "/api/v3/flows/bindings/{fsb_uuid}/used_by/",
             get(bindings::binding_used_by),
             READ,
+        ),
+        (
+            "/api/v3/flows/executor/{flow_slug}/",
+            get(executor::show).post(executor::solve),
+            "GET, POST, HEAD",
         ),
     ];
     routes

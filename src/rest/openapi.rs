@@ -20,10 +20,14 @@ use utoipa::openapi::{ContentBuilder, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi, PartialSchema, ToResponse, ToSchema};
 
 use super::wire::{Autocomplete, PaginatedOut, PaginationOut};
-use super::{bindings, captcha_stages, flows};
+use super::{bindings, captcha_stages, executor, flows};
 use crate::bindings::{
     FlowStageBinding, FlowStageBindingPatchedRequestSchema, FlowStageBindingRequestSchema,
     InvalidResponseAction,
+};
+use crate::executor::challenge::{
+    AccessDeniedChallenge, CaptchaChallenge, CaptchaChallengeResponseRequest, Challenge,
+    ErrorDetail, FlowInfo, RedirectChallenge,
 };
 use crate::flows::{
     Authentication, DeniedAction, Designation, Flow, FlowLayout, FlowPatchedRequestSchema,
@@ -67,6 +71,8 @@ pub const SECURITY_SCHEME: &str = "authentik";
         bindings::update_binding,
         bindings::delete_binding,
         bindings::binding_used_by,
+        executor::show,
+        executor::solve,
     ),
     components(
         schemas(
@@ -97,6 +103,13 @@ pub const SECURITY_SCHEME: &str = "authentik";
             Authentication,
             InvalidResponseAction,
             UsedByAction,
+            Challenge,
+            CaptchaChallenge,
+            AccessDeniedChallenge,
+            RedirectChallenge,
+            FlowInfo,
+            ErrorDetail,
+            CaptchaChallengeResponseRequest,
         ),
         responses(ValidationErrorResponse, GenericErrorResponse),
     ),
@@ -499,13 +512,19 @@ mod tests {
             json!({"type": "http", "scheme": "bearer"})
         );
         let mut operations = 0;
-        for (_, item) in doc["paths"].as_object().unwrap() {
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            // The flow executor serves anonymous browsers, as authentik declares it.
+            let security = if path.starts_with("/flows/executor/") {
+                json!([{ SECURITY_SCHEME: [] }, {}])
+            } else {
+                json!([{ SECURITY_SCHEME: [] }])
+            };
             for (_, operation) in item.as_object().unwrap() {
-                assert_eq!(operation["security"], json!([{ SECURITY_SCHEME: [] }]));
+                assert_eq!(operation["security"], security, "{path}");
                 assert!(operation["responses"]["403"].is_object());
                 operations += 1;
             }
         }
-        assert_eq!(operations, 21);
+        assert_eq!(operations, 23);
     }
 }

@@ -7,7 +7,7 @@ use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, Database, Statement};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use stages_api::app::{AppState, app};
+use stages_api::app::{AppState, service};
 use stages_api::auth::{self, NewToken, Permission};
 use stages_api::db::{self, Db};
 
@@ -101,7 +101,7 @@ pub async fn spawn_on(
     .to_string();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let router = app(AppState::new(db.clone()));
+    let router = service(AppState::new(db.clone()));
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     TestApp {
         backend,
