@@ -4,9 +4,9 @@ authentik's generated Python client (authentik-client 2025.10.4, unchanged) poin
 import uuid
 
 import pytest
-from authentik_client import StagesApi
+from authentik_client import FlowsApi, StagesApi
 
-from helpers import Server, make_api
+from helpers import Server, make_api, make_flows_api
 from stages_server import running_server
 
 
@@ -19,6 +19,12 @@ def server():
 @pytest.fixture(scope="session")
 def api(server) -> StagesApi:
     return make_api(server, server.token)
+
+
+@pytest.fixture(scope="session")
+def flows(server) -> FlowsApi:
+    """authentik's FlowsApi (flows_instances_*, flows_bindings_*) with the superuser token."""
+    return make_flows_api(server, server.token)
 
 
 @pytest.fixture

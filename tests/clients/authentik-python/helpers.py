@@ -7,7 +7,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from authentik_client import ApiClient, Configuration, StagesApi
+from authentik_client import ApiClient, Configuration, FlowsApi, StagesApi
 from authentik_client.exceptions import ApiException
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -18,6 +18,19 @@ ADD = "authentik_stages_captcha.add_captchastage"
 CHANGE = "authentik_stages_captcha.change_captchastage"
 DELETE = "authentik_stages_captcha.delete_captchastage"
 ALL_PERMISSIONS = (VIEW, ADD, CHANGE, DELETE)
+
+VIEW_FLOW = "authentik_flows.view_flow"
+ADD_FLOW = "authentik_flows.add_flow"
+CHANGE_FLOW = "authentik_flows.change_flow"
+DELETE_FLOW = "authentik_flows.delete_flow"
+VIEW_BINDING = "authentik_flows.view_flowstagebinding"
+ADD_BINDING = "authentik_flows.add_flowstagebinding"
+CHANGE_BINDING = "authentik_flows.change_flowstagebinding"
+DELETE_BINDING = "authentik_flows.delete_flowstagebinding"
+FLOW_PERMISSIONS = (
+    VIEW_FLOW, ADD_FLOW, CHANGE_FLOW, DELETE_FLOW,
+    VIEW_BINDING, ADD_BINDING, CHANGE_BINDING, DELETE_BINDING,
+)
 
 
 class Server(RunningServer):
@@ -44,6 +57,11 @@ def make_api(server: Server, token: str | None) -> StagesApi:
 
 
 
+def make_flows_api(server: Server, token: str | None) -> FlowsApi:
+    """A FlowsApi configured like make_api's StagesApi; token None sends no header."""
+    return FlowsApi(ApiClient(Configuration(host=server.api_base, access_token=token)))
+
+
 def error_body(exc: ApiException):
     return json.loads(exc.body)
 
@@ -60,6 +78,18 @@ STAGE_KEYS = [
 FLOW_SET_KEYS = [
     "pk", "policybindingmodel_ptr_id", "name", "slug", "title", "designation", "background",
     "policy_engine_mode", "compatibility_mode", "export_url", "layout", "denied_action",
+]
+FLOW_KEYS = [
+    "pk", "policybindingmodel_ptr_id", "name", "slug", "title", "designation", "background",
+    "stages", "policies", "cache_count", "policy_engine_mode", "compatibility_mode", "export_url",
+    "layout", "denied_action", "authentication",
+]
+BINDING_KEYS = [
+    "pk", "policybindingmodel_ptr_id", "target", "stage", "stage_obj", "evaluate_on_plan",
+    "re_evaluate_policies", "order", "policy_engine_mode", "invalid_response_action",
+]
+STAGE_OBJ_KEYS = [
+    "pk", "name", "component", "verbose_name", "verbose_name_plural", "meta_model_name", "flow_set",
 ]
 
 
@@ -80,3 +110,27 @@ def flow(slug: str, **fields):
     fields.setdefault("title", f"Title {slug}")
     fields.setdefault("designation", "authentication")
     return FlowSetRequest(slug=slug, **fields)
+
+
+def flow_request(slug: str, **fields):
+    """A FlowRequest (flows_instances_create / update) with the required fields from the slug."""
+    from authentik_client import FlowRequest
+
+    fields.setdefault("name", f"Flow {slug}")
+    fields.setdefault("title", f"Title {slug}")
+    fields.setdefault("designation", "authentication")
+    return FlowRequest(slug=slug, **fields)
+
+
+def new_flow(flows: FlowsApi, slug: str, **fields):
+    """POST a flow through FlowsApi.flows_instances_create and return the parsed Flow."""
+    return flows.flows_instances_create(flow_request(slug, **fields))
+
+
+def new_binding(flows: FlowsApi, target, stage, order: int, **fields):
+    """POST a flow-stage binding and return the parsed FlowStageBinding."""
+    from authentik_client import FlowStageBindingRequest
+
+    return flows.flows_bindings_create(
+        FlowStageBindingRequest(target=target, stage=stage, order=order, **fields)
+    )

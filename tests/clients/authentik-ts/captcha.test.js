@@ -1,58 +1,29 @@
 // Conformance: authentik's generated TypeScript client (@goauthentik/api 2025.10.4, unchanged)
-// against the real stages-api binary, started here on a free port with a fresh SQLite file.
+// against the real stages-api binary, started by server.js on a free port with a fresh SQLite file.
 //
 // The package's `main` (dist/index.js) is not in the published tarball, so the bare specifier
 // cannot be imported; its build under dist/esm/ is what it really ships (those files are
 // CommonJS despite the folder name, and node exposes their named exports to `import`).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { randomUUID } from 'node:crypto';
 
 import { Configuration, ResponseError, StagesApi } from '@goauthentik/api/dist/esm/index.js';
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const binary = process.env.STAGES_API_BIN ?? join(repoRoot, 'target', 'debug', 'stages-api');
+import { startServer } from './server.js';
 
 const DEFAULT_BACKGROUND = '/static/dist/assets/images/flow_background.jpg';
 const VIEW = 'authentik_stages_captcha.view_captchastage';
 
 let server;
-let workdir;
-let basePath;
-let databaseUrl;
-let bootstrapToken;
 let api;
 
-function freePort() {
-  return new Promise((ok, fail) => {
-    const s = createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => ok(port));
-    });
-  });
-}
-
 function client(accessToken) {
-  return new StagesApi(new Configuration({ basePath, accessToken }));
+  return new StagesApi(new Configuration({ basePath: server.basePath, accessToken }));
 }
 
 function createToken(...permissions) {
-  const args = ['token', 'create', '--name', `node-${randomUUID().slice(0, 8)}`];
-  for (const p of permissions) args.push('--permission', p);
-  const out = execFileSync(binary, args, {
-    env: { ...process.env, DATABASE_URL: databaseUrl },
-    encoding: 'utf8',
-  });
-  return out.trim();
+  return server.createToken(...permissions);
 }
 
 // Runs a client call that must fail; returns the ResponseError's status and parsed body.
@@ -71,48 +42,12 @@ function flow(slug, fields = {}) {
 }
 
 before(async () => {
-  assert.ok(existsSync(binary), `${binary} is missing: run \`cargo build --bins\` first`);
-  workdir = mkdtempSync(join(tmpdir(), 'stages-api-node-'));
-  databaseUrl = `sqlite://${join(workdir, 'stages.db')}?mode=rwc`;
-  bootstrapToken = randomBytes(32).toString('base64url');
-  const port = await freePort();
-  basePath = `http://127.0.0.1:${port}/api/v3`;
-  const logFd = openSync(join(workdir, 'server.log'), 'w');
-  server = spawn(binary, ['serve'], {
-    cwd: workdir,
-    env: {
-      ...process.env,
-      DATABASE_URL: databaseUrl,
-      LISTEN_ADDR: `127.0.0.1:${port}`,
-      BOOTSTRAP_TOKEN: bootstrapToken,
-    },
-    // The server's log goes to a file, shown only when it fails to start.
-    stdio: ['ignore', logFd, logFd],
-  });
-  closeSync(logFd);
-  const startupLog = () => readFileSync(join(workdir, 'server.log'), 'utf8');
-  // Bounded wait for readiness (startup runs the migrations); not a test assertion.
-  for (let i = 0; ; i++) {
-    if (server.exitCode !== null) throw new Error(`stages-api exited with ${server.exitCode}:\n${startupLog()}`);
-    try {
-      const r = await fetch(`http://127.0.0.1:${port}/-/health/ready/`);
-      if (r.status === 200) break;
-    } catch {
-      // not listening yet
-    }
-    if (i >= 300) throw new Error(`stages-api did not become ready:\n${startupLog()}`);
-    await sleep(100);
-  }
-  api = client(bootstrapToken);
+  server = await startServer('stages-api-node-');
+  api = client(server.bootstrapToken);
 });
 
 after(async () => {
-  if (server && server.exitCode === null) {
-    const exited = new Promise((ok) => server.once('exit', ok));
-    process.kill(server.pid, 'SIGTERM');
-    await exited;
-  }
-  if (workdir) rmSync(workdir, { recursive: true, force: true });
+  if (server) await server.stop();
 });
 
 describe('captcha stages through @goauthentik/api', () => {

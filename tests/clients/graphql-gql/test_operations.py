@@ -34,6 +34,17 @@ def test_there_are_operations():
         "DeleteCaptchaStage",
         "FlowStages",
         "UsedBy",
+        "Flow",
+        "Flows",
+        "CreateFlow",
+        "UpdateFlow",
+        "ReplaceFlow",
+        "DeleteFlow",
+        "FlowStageBinding",
+        "FlowStageBindings",
+        "CreateFlowStageBinding",
+        "UpdateFlowStageBinding",
+        "DeleteFlowStageBinding",
     } <= set(OPERATIONS)
 
 
@@ -51,6 +62,10 @@ def test_validation_catches_a_stale_operation(schema):
     stale = parse("query Stale($id: UUID!) { captchaStage(id: $id) { id privateKey } }")
     messages = [error.message for error in validate(schema, stale)]
     assert messages == ["Cannot query field 'privateKey' on type 'CaptchaStage'."]
+    # Stage is an interface: a CaptchaStage field needs `... on CaptchaStage`.
+    bare = parse("query Bare($slug: String) { flow(slug: $slug) { stages { publicKey } } }")
+    messages = [error.message for error in validate(schema, bare)]
+    assert messages == ["Cannot query field 'publicKey' on type 'Stage'. Did you mean to use an inline fragment on 'CaptchaStage'?"]
 
 
 def test_served_sdl_is_the_checked_in_schema(service):

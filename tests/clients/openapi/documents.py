@@ -1,12 +1,17 @@
 """The two OpenAPI documents this suite works with: stages-api's (openapi.json, as the code builds
 it) and authentik's own (schema.yml inside the npm package @goauthentik/api@2025.10.4), cut down
-to its `/stages/captcha/` operations and the components they reach.
+to the operations this service serves (`/stages/captcha/`, and the base CRUD and used_by of
+`/flows/instances/` and `/flows/bindings/`) and the components they reach. authentik's other
+flows operations (import, export, diagram, execute, set_background*, cache_*, executor,
+inspector) are not served (they answer 404) and are left out.
 
-Run as a script, writes that cut-down document for schemathesis:
-    python documents.py authentik-captcha.json
+Run as a script, writes cut-down documents for schemathesis:
+    python documents.py captcha authentik-captcha.json
+    python documents.py flows authentik-flows.json
 """
 
 import copy
+import functools
 import json
 import sys
 from pathlib import Path
@@ -18,7 +23,22 @@ REPO_ROOT = SUITE_DIR.parents[2]
 OURS_FILE = REPO_ROOT / "openapi.json"
 AUTHENTIK_FILE = SUITE_DIR / "node_modules" / "@goauthentik" / "api" / "schema.yml"
 AUTHENTIK_VERSION = "2025.10.4"
-CAPTCHA_PREFIX = "/stages/captcha/"
+CAPTCHA_PATHS = (
+    "/stages/captcha/",
+    "/stages/captcha/{stage_uuid}/",
+    "/stages/captcha/{stage_uuid}/used_by/",
+)
+FLOWS_PATHS = (
+    "/flows/instances/",
+    "/flows/instances/{slug}/",
+    "/flows/instances/{slug}/used_by/",
+    "/flows/bindings/",
+    "/flows/bindings/{fsb_uuid}/",
+    "/flows/bindings/{fsb_uuid}/used_by/",
+)
+SERVED_PATHS = CAPTCHA_PATHS + FLOWS_PATHS
+# Path sets for the script (one cut-down document per schemathesis run).
+PATH_SETS = {"captcha": CAPTCHA_PATHS, "flows": FLOWS_PATHS, "served": SERVED_PATHS}
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 # The component schemas the issue names; both documents must define each of them.
@@ -33,6 +53,24 @@ NAMED_SCHEMAS = (
     "UsedBy",
     "ValidationError",
     "GenericError",
+    # flows-api.md: flows, bindings, the Stage a binding shows, and their enums.
+    "Flow",
+    "FlowRequest",
+    "PatchedFlowRequest",
+    "FlowStageBinding",
+    "FlowStageBindingRequest",
+    "PatchedFlowStageBindingRequest",
+    "Stage",
+    "PaginatedFlowList",
+    "PaginatedFlowStageBindingList",
+    "Autocomplete",
+    "FlowDesignationEnum",
+    "FlowLayoutEnum",
+    "DeniedActionEnum",
+    "AuthenticationEnum",
+    "PolicyEngineMode",
+    "InvalidResponseActionEnum",
+    "UsedByActionEnum",
 )
 
 
@@ -40,7 +78,9 @@ def load_ours() -> dict:
     return json.loads(OURS_FILE.read_text())
 
 
+@functools.cache
 def load_authentik_full() -> dict:
+    """authentik's whole document, parsed once per process: callers must not change it."""
     if not AUTHENTIK_FILE.exists():
         raise RuntimeError(f"{AUTHENTIK_FILE} is missing: run `npm ci` in {SUITE_DIR}")
     # CSafeLoader when PyYAML has it: the full document is 1.5 MB.
@@ -64,13 +104,12 @@ def _refs(node):
             yield from _refs(item)
 
 
-def restrict_to_captcha(doc: dict) -> dict:
-    """`doc` with only the `/stages/captcha/` paths and the components they reach."""
+def restrict(doc: dict, paths=SERVED_PATHS) -> dict:
+    """`doc` with only `paths` and the components they reach."""
     out = {key: copy.deepcopy(value) for key, value in doc.items() if key not in ("paths", "components")}
-    out["paths"] = {
-        path: copy.deepcopy(item) for path, item in doc["paths"].items() if path.startswith(CAPTCHA_PREFIX)
-    }
-    assert out["paths"], "authentik's document has no /stages/captcha/ paths"
+    missing = set(paths) - set(doc["paths"])
+    assert not missing, f"authentik's document has no {sorted(missing)}"
+    out["paths"] = {path: copy.deepcopy(item) for path, item in doc["paths"].items() if path in paths}
     components = doc["components"]
     kept: dict[str, dict] = {}
     pending = list(_refs(out["paths"]))
@@ -90,8 +129,8 @@ def restrict_to_captcha(doc: dict) -> dict:
     return out
 
 
-def load_authentik() -> dict:
-    return restrict_to_captcha(load_authentik_full())
+def load_authentik(paths=SERVED_PATHS) -> dict:
+    return restrict(load_authentik_full(), paths)
 
 
 def resolve(doc: dict, node):
@@ -111,4 +150,5 @@ def operations(doc: dict):
 
 
 if __name__ == "__main__":
-    Path(sys.argv[1]).write_text(json.dumps(load_authentik(), indent=2) + "\n")
+    which, out_file = sys.argv[1:]
+    Path(out_file).write_text(json.dumps(load_authentik(PATH_SETS[which]), indent=2) + "\n")

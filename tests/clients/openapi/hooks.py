@@ -5,8 +5,9 @@ an `Authorization` header and with an unknown token; both must be refused the wa
 REST answers 403 `{"detail": …}` with the spec's message, GraphQL an `UNAUTHENTICATED` error and
 no data. Schemathesis's own `ignored_auth` only probes requests that succeeded; this probes all.
 
-GraphQL's `UUID` scalar: mostly ids of stages seed.py created (STAGES_SEEDED_IDS names its
-ids.json), otherwise random UUIDs; without it, schemathesis would send arbitrary strings.
+GraphQL's `UUID` scalar: mostly ids of the stages, flows and bindings seed.py created
+(STAGES_SEEDED_IDS names its ids.json), otherwise random UUIDs; without it, schemathesis would send
+arbitrary strings.
 
 `documented_status`: for the run against authentik's own document, which leaves out statuses that
 authentik (and this service) answer: the status must be one the operation documents, or one the
@@ -95,7 +96,8 @@ def requires_token(ctx, response, case):
             )
 
 
-# The statuses captcha-stage-api.md (sections 6, 7.3, 9) adds to authentik's document.
+# The statuses captcha-stage-api.md (sections 6, 7.3, 9) adds to authentik's document; the
+# flows and bindings operations (flows-api.md) answer the same ones.
 SPEC_ADDED_STATUSES = {"404", "413", "415"}
 
 

@@ -2,7 +2,9 @@
 # OpenAPI suite: stages-api's OpenAPI document (openapi.json, served at /api/v3/schema/) against
 # authentik 2025.10.4's own (schema.yml in @goauthentik/api, from npm), real responses validated
 # against both, and bounded property-based runs of schemathesis against the real binary: with our
-# document, with authentik's cut down to /stages/captcha/, and of POST /graphql from schema.graphql.
+# document, with authentik's cut down to /stages/captcha/, with authentik's cut down to the
+# /flows/instances/ and /flows/bindings/ operations served here, and of POST /graphql from
+# schema.graphql.
 # One server (fresh temp SQLite file, free port) serves all steps and is stopped by PID on exit.
 # Every step runs; the script exits non-zero when any of them failed.
 set -euo pipefail
@@ -83,7 +85,8 @@ seed() {
     "$py" "$suite_dir/seed.py" "$work/$1"
     export STAGES_SEEDED_IDS="$work/$1/ids.json"
 }
-"$py" "$suite_dir/documents.py" "$work/authentik-captcha.json"
+"$py" "$suite_dir/documents.py" captcha "$work/authentik-captcha.json"
+"$py" "$suite_dir/documents.py" flows "$work/authentik-flows.json"
 # Bounded and reproducible: 50 examples per operation, a fixed seed, no example database.
 bounds=(--max-examples 50 --seed 20251004 --generation-database none --workers 1 --no-color)
 
@@ -98,6 +101,13 @@ seed authentik
 # are checked by documented_status (hooks.py) instead of status_code_conformance.
 step "schemathesis: authentik $("$py" -c 'import documents; print(documents.AUTHENTIK_VERSION)') document, /stages/captcha/ only" \
     "$venv/bin/schemathesis" --config-file "$work/authentik/rest.toml" run "$work/authentik-captcha.json" \
+    --url "$STAGES_API_URL/api/v3" \
+    --checks not_a_server_error,documented_status,content_type_conformance,response_headers_conformance,response_schema_conformance,ignored_auth,requires_token \
+    "${bounds[@]}"
+
+seed authentik-flows
+step "schemathesis: authentik $("$py" -c 'import documents; print(documents.AUTHENTIK_VERSION)') document, /flows/instances/ and /flows/bindings/ (CRUD and used_by) only" \
+    "$venv/bin/schemathesis" --config-file "$work/authentik-flows/rest.toml" run "$work/authentik-flows.json" \
     --url "$STAGES_API_URL/api/v3" \
     --checks not_a_server_error,documented_status,content_type_conformance,response_headers_conformance,response_schema_conformance,ignored_auth,requires_token \
     "${bounds[@]}"
