@@ -68,6 +68,7 @@ pub fn list_query(query: &str) -> Result<PageRequest, ServiceError> {
         invalid_response_action: params.get("invalid_response_action"),
         fsb_uuid: params.get("fsb_uuid"),
         pbm_uuid: params.get("pbm_uuid"),
+        policies: params.get("policies"),
         search: params.get("search"),
         ordering: params.get("ordering"),
     };

@@ -277,6 +277,18 @@ impl Filters {
         self
     }
 
+    /// A choice filter over a set that is empty here (authentik's `policies`): any value given
+    /// is not one of the choices.
+    pub fn no_choices(&mut self, name: &str, value: Option<&str>) -> &mut Self {
+        if let Some(value) = value.filter(|v| !v.is_empty()) {
+            self.refuse(
+                name,
+                format!("Select a valid choice. {value} is not one of the available choices."),
+            );
+        }
+        self
+    }
+
     /// django-filter's BooleanFilter: `true`/`false`/`1`/`0` in any case; anything else is no
     /// filter.
     pub fn boolean(&mut self, column: SimpleExpr, value: Option<&str>) -> &mut Self {

@@ -418,6 +418,11 @@ fn output_schema_attr(field: &FieldDef, writable_object: bool) -> Tokens {
     } else if writable_object && !field.required {
         parts.push(quote!(required = false));
     }
+    match field.kind {
+        Kind::Slug => parts.push(quote!(max_length = 50, pattern = "^[-a-zA-Z0-9_]+$")),
+        Kind::Int32 => parts.push(quote!(schema_with = crate::object::int32_schema)),
+        _ => {}
+    }
     parts.extend(field.schema_attrs.iter().cloned());
     if parts.is_empty() {
         Tokens::new()
@@ -755,7 +760,7 @@ fn request_schema_attr(field: &FieldDef, patched: bool) -> Tokens {
             max_length = 50,
             pattern = "^[-a-zA-Z0-9_]+$"
         )),
-        Kind::Int32 => parts.push(quote!(minimum = -2147483648, maximum = 2147483647)),
+        Kind::Int32 => parts.push(quote!(schema_with = crate::object::int32_schema)),
         _ => {}
     }
     if field.kind == Kind::Secret {

@@ -65,6 +65,15 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// A caller without credentials: it may do nothing (it may read the schema, which needs no
+    /// permission).
+    pub fn anonymous() -> Self {
+        Principal {
+            superuser: false,
+            permissions: Vec::new(),
+        }
+    }
+
     pub fn may(&self, permission: Permission) -> bool {
         self.superuser || self.permissions.contains(&permission)
     }

@@ -58,7 +58,7 @@ pub struct FlowStageBinding {
     #[field(required, reference, graphql_skip)]
     pub stage: Uuid,
     /// The bound stage as authentik's `Stage` serializer shows it.
-    #[field(read_only, computed, graphql_skip)]
+    #[field(read_only, computed, graphql_skip, schema(schema_with = stage_obj_schema))]
     pub stage_obj: StageObj,
     /// Evaluate policies during the Flow planning process.
     #[field(default = false)]
@@ -75,6 +75,11 @@ pub struct FlowStageBinding {
     pub invalid_response_action: InvalidResponseAction,
 }
 
+/// `stage_obj` as authentik documents it: a read-only `Stage`.
+fn stage_obj_schema() -> utoipa::openapi::Schema {
+    crate::object::read_only_ref("Stage")
+}
+
 /// The filters of the binding list (each as the query string gives it; empty means none).
 #[derive(Clone, Debug, Default)]
 pub struct BindingFilter {
@@ -87,6 +92,9 @@ pub struct BindingFilter {
     pub invalid_response_action: Option<String>,
     pub fsb_uuid: Option<String>,
     pub pbm_uuid: Option<String>,
+    /// authentik filters bindings by their policies; no binding has one here, so any policy
+    /// named is not one of the choices.
+    pub policies: Option<String>,
     pub search: Option<String>,
     pub ordering: Option<String>,
 }

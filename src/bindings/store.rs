@@ -165,6 +165,7 @@ pub fn list_query(
             column(B::PolicybindingmodelPtrId),
             filter.pbm_uuid.as_deref(),
         )
+        .no_choices("policies", filter.policies.as_deref())
         .search(
             filter.search.as_deref(),
             &[Expr::col((stage::Entity, stage::Column::Name))],

@@ -130,13 +130,18 @@ pub struct Flow {
     #[field(read_only, read_with = background_url)]
     pub background: String,
     /// The stages bound into the flow, by binding order (GraphQL: `stages`, the objects).
-    #[field(read_only, computed, graphql_skip)]
+    #[field(
+        read_only,
+        computed,
+        graphql_skip,
+        schema(schema_with = crate::object::read_only_uuids_schema)
+    )]
     pub stages: Vec<Uuid>,
     /// No policies here: always empty.
-    #[field(read_only, computed)]
+    #[field(read_only, computed, schema(schema_with = crate::object::read_only_uuids_schema))]
     pub policies: Vec<Uuid>,
     /// Get count of cached flows
-    #[field(read_only, computed, schema(schema_with = crate::object::integer_schema))]
+    #[field(read_only, computed, schema(schema_with = crate::object::read_only_integer_schema))]
     pub cache_count: i32,
     #[field(choice, default = PolicyEngineMode::Any)]
     pub policy_engine_mode: PolicyEngineMode,

@@ -12,7 +12,9 @@ use super::error::code;
 use super::loaders::Relations;
 use super::schema::RequestContext;
 use crate::app::AppState;
-use crate::auth;
+use async_graphql::parser::types::{DocumentOperations, OperationType, Selection};
+
+use crate::auth::{self, Principal};
 use crate::error::RETRY_AFTER_SECONDS;
 use crate::error::ServiceError;
 use crate::limits::{MAX_JSON_DEPTH, json_nesting_exceeds};
@@ -57,6 +59,44 @@ fn refused_document(message: String) -> Response {
     Json(body).into_response()
 }
 
+/// Whether the operation the request runs selects nothing but the schema (`__schema`, `__type`,
+/// `__typename` at its root).
+fn introspection_only(request: &mut async_graphql::Request) -> bool {
+    let operation_name = request.operation_name.clone();
+    let Ok(document) = request.parsed_query() else {
+        return false;
+    };
+    let operation = match (&document.operations, operation_name) {
+        (DocumentOperations::Single(operation), _) => operation,
+        (DocumentOperations::Multiple(operations), Some(name)) => {
+            match operations.get(name.as_str()) {
+                Some(operation) => operation,
+                None => return false,
+            }
+        }
+        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
+            operations.values().next().expect("one operation")
+        }
+        _ => return false,
+    };
+    operation.node.ty == OperationType::Query
+        && operation
+            .node
+            .selection_set
+            .node
+            .items
+            .iter()
+            .all(|selection| match &selection.node {
+                Selection::Field(field) => {
+                    matches!(
+                        field.node.name.node.as_str(),
+                        "__schema" | "__type" | "__typename"
+                    )
+                }
+                _ => false,
+            })
+}
+
 /// A GraphQL-over-HTTP request: a JSON object whose `query` is a string.
 pub(crate) fn parse_request(body: &[u8]) -> Result<async_graphql::Request, String> {
     if json_nesting_exceeds(body, MAX_JSON_DEPTH) {
@@ -85,14 +125,20 @@ pub async fn execute(
         Ok(request) => request,
         Err(message) => return http_error(ServiceError::BadRequest(message)),
     };
-    let authorization = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
-    let principal = match auth::authenticate(&state.db.reader, authorization).await {
-        Ok(principal) => principal,
-        Err(err) => return http_error(err),
-    };
     if let Err(message) = state.parsed_queries.prepare(&mut request) {
         return refused_document(message);
     }
+    // Introspection needs no token: the SDL is public at /graphql/schema.graphql anyway, and
+    // GraphiQL (and codegen tools) introspect before anyone has typed a token.
+    let principal = if introspection_only(&mut request) {
+        Principal::anonymous()
+    } else {
+        let authorization = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
+        match auth::authenticate(&state.db.reader, authorization).await {
+            Ok(principal) => principal,
+            Err(err) => return http_error(err),
+        }
+    };
     let request = request
         .data(Relations::new(state.db.clone(), principal.clone()))
         .data(state.verifier.clone())

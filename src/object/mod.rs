@@ -131,9 +131,67 @@ pub fn choice_schema<C: Choice>() -> utoipa::openapi::RefOr<utoipa::openapi::sch
         .into()
 }
 
-/// `{"type": "integer"}` without a format: authentik's type for counters such as `cache_count`.
-pub fn integer_schema() -> utoipa::openapi::Object {
-    utoipa::openapi::Object::with_type(utoipa::openapi::schema::Type::Integer)
+/// authentik's read-only counter (`cache_count`): an integer without a format.
+pub fn read_only_integer_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Integer)
+        .read_only(Some(true))
+        .build()
+}
+
+/// authentik's read-only list of primary keys (`stages`, `policies`): the array itself is
+/// read-only, not its items.
+pub fn read_only_uuids_schema() -> utoipa::openapi::Schema {
+    let uuid = utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+            utoipa::openapi::KnownFormat::Uuid,
+        )))
+        .build();
+    let mut array = utoipa::openapi::schema::ArrayBuilder::new()
+        .items(uuid)
+        .build();
+    array.extensions = Some(read_only_marker());
+    utoipa::openapi::Schema::Array(array)
+}
+
+/// `readOnly: true` for schema kinds whose builders have no such setting (utoipa serializes
+/// extensions beside the other keys).
+fn read_only_marker() -> utoipa::openapi::extensions::Extensions {
+    utoipa::openapi::extensions::Extensions::from_iter([(
+        "readOnly",
+        serde_json::Value::Bool(true),
+    )])
+}
+
+/// A model `IntegerField` as authentik documents it: the 32-bit bounds, no format.
+pub fn int32_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Integer)
+        .minimum(Some(i32::MIN))
+        .maximum(Some(i32::MAX))
+        .build()
+}
+
+/// A read-only nested object as authentik documents it: `allOf: [$ref]` with `readOnly: true`
+/// beside it (OpenAPI ignores keys beside a bare `$ref`).
+pub fn read_only_ref(schema: &str) -> utoipa::openapi::Schema {
+    let mut all_of = utoipa::openapi::schema::AllOfBuilder::new()
+        .item(utoipa::openapi::Ref::from_schema_name(schema))
+        .build();
+    all_of.extensions = Some(read_only_marker());
+    utoipa::openapi::Schema::AllOf(all_of)
+}
+
+/// A query parameter's enum of a [`Choice`], its values sorted as authentik's document sorts a
+/// filter's choices (the objects' own enums keep declaration order).
+pub fn sorted_choice_schema<C: Choice>() -> utoipa::openapi::Object {
+    let mut values: Vec<&str> = C::ALL.iter().map(|c| c.value()).collect();
+    values.sort_unstable();
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(values))
+        .build()
 }
 
 /// A field value as a row holds it, read by column name.

@@ -51,6 +51,7 @@ pub async fn list_bindings(
         invalid_response_action: params.get("invalid_response_action"),
         fsb_uuid: params.get("fsb_uuid"),
         pbm_uuid: params.get("pbm_uuid"),
+        policies: params.get("policies"),
         search: params.get("search"),
         ordering: params.get("ordering"),
     };

@@ -19,7 +19,7 @@ use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 use axum::http::{Method, header};
-use axum::routing::{MethodRouter, get};
+use axum::routing::{MethodRouter, any, get};
 use uuid::Uuid;
 
 use crate::app::AppState;
@@ -110,6 +110,10 @@ fn route(
         .route(path.trim_end_matches('/'), methods)
 }
 
+async fn not_built() -> ServiceError {
+    ServiceError::NotFound(NOT_FOUND)
+}
+
 const LIST: &str = "GET, POST, HEAD";
 const DETAIL: &str = "GET, PUT, PATCH, DELETE, HEAD";
 const READ: &str = "GET, HEAD";
@@ -177,9 +181,20 @@ pub fn router() -> Router<AppState> {
             "GET, POST, HEAD",
         ),
     ];
+    // authentik's flow operations not built here would otherwise be taken for slugs.
+    let unbuilt = [
+        "/api/v3/flows/instances/cache_info/",
+        "/api/v3/flows/instances/cache_clear/",
+        "/api/v3/flows/instances/import/",
+    ];
+    let router = unbuilt.into_iter().fold(Router::new(), |router, path| {
+        router
+            .route(path, any(not_built))
+            .route(path.trim_end_matches('/'), any(not_built))
+    });
     routes
         .into_iter()
-        .fold(Router::new(), |router, (path, methods, allow)| {
+        .fold(router, |router, (path, methods, allow)| {
             route(router, path, methods, allow)
         })
 }

@@ -33,6 +33,7 @@ use crate::flows::{
     Authentication, DeniedAction, Designation, Flow, FlowLayout, FlowPatchedRequestSchema,
     FlowRequestSchema, FlowSet, FlowSetRequestSchema, PolicyEngineMode,
 };
+use crate::object::sorted_choice_schema;
 use crate::stages::{
     CaptchaStage, CaptchaStagePatchedRequestSchema, CaptchaStageRequestSchema, StageObj,
 };
@@ -207,10 +208,10 @@ pub struct CaptchaStageListQuery {
 #[allow(dead_code)]
 pub struct FlowListQuery {
     /// Configure what should happen when a flow denies access to a user.
-    #[param(value_type = Option<DeniedAction>, inline)]
+    #[param(schema_with = sorted_choice_schema::<DeniedAction>)]
     denied_action: Option<String>,
     /// Decides what this Flow is used for. For example, the Authentication flow is redirect to when an un-authenticated user visits authentik.
-    #[param(value_type = Option<Designation>, inline)]
+    #[param(schema_with = sorted_choice_schema::<Designation>)]
     designation: Option<String>,
     flow_uuid: Option<uuid::Uuid>,
     name: Option<String>,
@@ -236,7 +237,7 @@ pub struct BindingListQuery {
     evaluate_on_plan: Option<bool>,
     fsb_uuid: Option<uuid::Uuid>,
     /// Configure how the flow executor should handle an invalid response to a challenge. RETRY returns the error message and a similar challenge to the executor. RESTART restarts the flow from the beginning, and RESTART_WITH_CONTEXT restarts the flow while keeping the current context.
-    #[param(value_type = Option<InvalidResponseAction>, inline)]
+    #[param(schema_with = sorted_choice_schema::<InvalidResponseAction>)]
     invalid_response_action: Option<String>,
     #[param(value_type = Option<Integer>, inline)]
     order: Option<i64>,
@@ -249,7 +250,9 @@ pub struct BindingListQuery {
     #[param(value_type = Option<Integer>, inline)]
     page_size: Option<i64>,
     pbm_uuid: Option<uuid::Uuid>,
-    #[param(value_type = Option<PolicyEngineMode>, inline)]
+    #[param(explode, style = Form)]
+    policies: Option<Vec<uuid::Uuid>>,
+    #[param(schema_with = sorted_choice_schema::<PolicyEngineMode>)]
     policy_engine_mode: Option<String>,
     re_evaluate_policies: Option<bool>,
     /// A search term.

@@ -250,9 +250,19 @@ async fn limits_introspection_and_non_graphql_requests() {
         let body = app.graphql(introspection, json!({})).await;
         assert!(body.get("errors").is_none(), "{body}");
         assert_eq!(body["data"]["__schema"]["queryType"]["name"], "Query");
-        // Introspection is for authenticated callers only.
+        // Introspection needs no token (the SDL is public anyway); anything else does.
         let body = app.graphql_as(None, introspection, json!({})).await;
+        assert!(body.get("errors").is_none(), "{body}");
+        assert_eq!(body["data"]["__schema"]["queryType"]["name"], "Query");
+        let body = app
+            .graphql_as(
+                None,
+                "{ __typename captchaStages { pagination { count } } }",
+                json!({}),
+            )
+            .await;
         assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+        assert!(body.get("data").is_none(), "{body}");
         // An abusive depth is refused, however cheap each level.
         let deep = format!(
             "{{ __schema {{ types {{ fields {{ type {} }} }} }} }}",

@@ -36,21 +36,7 @@ WRAPPER_FLAGS = {"readOnly", "writeOnly", "nullable"}
 # fixed: (pattern of the problem line, one-line reason). A test whose only problems match these
 # is an expected failure (xfail) with the reasons; any other problem fails it. Once fixed, the
 # test passes.
-KNOWN_DIVERGENCES = (
-    (r"\.slug\.(maxLength|pattern): ours None",
-     "openapi.json: response Flow/FlowSet.slug lost maxLength 50 and pattern ^[-a-zA-Z0-9_]+$ (requests keep them)"),
-    (r"\.(stages|policies)(\[\])?\.readOnly: |\.cache_count\.readOnly: ",
-     "openapi.json: Flow.stages/policies have readOnly on the items, not the array; Flow.cache_count is not readOnly"),
-    (r"\.stage_obj\.readOnly: ours None",
-     "openapi.json: FlowStageBinding.stage_obj is a bare $ref (not allOf [Stage] with readOnly: true)"),
-    (r"\.order\.(format|minimum|maximum): ",
-     "openapi.json: binding `order` is format int32 without authentik's minimum/maximum"),
-    (r"flows_(instances|bindings)_list \('query', '\w+'\)\.enum: ",
-     "openapi.json: list query-parameter enums (designation, denied_action, invalid_response_action) "
-     "not in authentik's sorted order"),
-    (r"^flows_bindings_list: parameters .*only in authentik \[\('query', 'policies'\)\]",
-     "openapi.json: flows_bindings_list lacks authentik's `policies` query parameter"),
-)
+KNOWN_DIVERGENCES: tuple[tuple[str, str], ...] = ()
 
 
 def judge(problems: list[str]) -> None:
