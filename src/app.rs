@@ -2,13 +2,12 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::connect_info::IntoMakeServiceWithConnectInfo;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -20,11 +19,9 @@ use crate::db::Db;
 use crate::error::{NOT_FOUND, ServiceError};
 use crate::executor::verify::Verifier;
 use crate::graphql::{self, ApiSchema};
-use crate::limits::{BODY_LIMIT, MAX_HEADER_BYTES, MAX_URI_BYTES};
+use crate::limits::{MAX_HEADER_BYTES, MAX_URI_BYTES};
 use crate::rest::error::detail;
 use crate::{flow_page, health, observability, rest};
-
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
 pub struct AppState {
@@ -82,7 +79,8 @@ fn refuse(path: &str, err: ServiceError) -> Response {
 /// and the body (413); and the time it may take (503). The whole body is read first: a handler
 /// that answers early (403, 404, 405) would otherwise leave unread bytes on a keep-alive
 /// connection, which the server can then only close without telling the client.
-async fn guard_request(request: Request, next: Next) -> Response {
+async fn guard_request(State(settings): State<Arc<Settings>>, request: Request, next: Next) -> Response {
+    let body_limit = settings.body_limit;
     let path = request.uri().path().to_owned();
     let target_len = request
         .uri()
@@ -105,8 +103,8 @@ async fn guard_request(request: Request, next: Next) -> Response {
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok()?.trim().parse::<u64>().ok());
-    if declared.is_some_and(|length| length > BODY_LIMIT as u64) {
-        let mut response = refuse(&path, ServiceError::PayloadTooLarge(BODY_LIMIT));
+    if declared.is_some_and(|length| length > body_limit as u64) {
+        let mut response = refuse(&path, ServiceError::PayloadTooLarge(body_limit));
         response
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -114,14 +112,14 @@ async fn guard_request(request: Request, next: Next) -> Response {
     }
     let served = async {
         let (parts, body) = request.into_parts();
-        match axum::body::to_bytes(body, BODY_LIMIT).await {
+        match axum::body::to_bytes(body, body_limit).await {
             Ok(bytes) => Ok(next
                 .run(Request::from_parts(parts, Body::from(bytes)))
                 .await),
             Err(err) => Err(err),
         }
     };
-    match tokio::time::timeout(REQUEST_TIMEOUT, served).await {
+    match tokio::time::timeout(settings.request_timeout, served).await {
         Ok(Ok(response)) => response,
         Ok(Err(err)) => {
             let too_large =
@@ -130,7 +128,7 @@ async fn guard_request(request: Request, next: Next) -> Response {
                 })
                 .any(|e| e.is::<LengthLimitError>());
             let refused = if too_large {
-                ServiceError::PayloadTooLarge(BODY_LIMIT)
+                ServiceError::PayloadTooLarge(body_limit)
             } else {
                 ServiceError::BadRequest("The request body could not be read.".into())
             };
@@ -163,7 +161,10 @@ pub fn app(state: AppState) -> Router {
         .merge(health::router())
         .merge(flow_page::router())
         .fallback(not_found)
-        .layer(middleware::from_fn(guard_request))
+        .layer(middleware::from_fn_with_state(
+            state.settings.clone(),
+            guard_request,
+        ))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn(observability::log_request))
         .with_state(state)

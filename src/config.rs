@@ -8,6 +8,10 @@ use ipnet::IpNet;
 
 #[derive(Clone, Debug)]
 pub struct Settings {
+    /// The longest a request may take before it is answered 503.
+    pub request_timeout: Duration,
+    /// The largest request body read, in bytes (413 beyond it).
+    pub body_limit: usize,
     /// How long a captcha provider's siteverify may take before the token counts as not
     /// verified (`Failed to validate token`).
     pub siteverify_timeout: Duration,
@@ -22,6 +26,8 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
+            request_timeout: Duration::from_secs(30),
+            body_limit: crate::limits::BODY_LIMIT,
             siteverify_timeout: Duration::from_secs(5),
             plan_idle_timeout: Duration::from_secs(60 * 60),
             secure_cookies: false,

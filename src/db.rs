@@ -15,13 +15,29 @@ use sea_orm::{
     TransactionOptions, TransactionTrait, UpdateMany, Value,
 };
 
-/// PostgreSQL on a 2-core machine peaks at about 8 connections; more costs throughput.
-const POSTGRES_POOL_SIZE: u32 = 8;
+/// How many connections the service opens, and how long a request waits for one. PostgreSQL on
+/// a 2-core machine peaks at about 8 connections; more costs throughput.
+#[derive(Clone, Copy, Debug)]
+pub struct PoolOptions {
+    /// PostgreSQL: the pool; SQLite: the readers (SQLite always has one writer).
+    pub size: u32,
+    /// How long a request waits for a connection before it is answered 503: well inside the
+    /// request timeout, so that an outage is reported as one instead of as a timeout.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        PoolOptions {
+            size: 8,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// SQLite serves reads from at most this many connections (more did not read faster here).
 const SQLITE_READERS: u32 = 4;
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a request waits for a connection before it is answered 503: well inside the
-/// request timeout, so that an outage is reported as one instead of as a timeout.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Serialises migrations of instances that start together on one PostgreSQL database.
 const MIGRATION_LOCK_KEY: i64 = 0x5354_4147_4553; // "STAGES"
 
@@ -33,12 +49,12 @@ pub struct Db {
     pub writer: DatabaseConnection,
 }
 
-fn options(url: &str, max_connections: u32) -> ConnectOptions {
+fn options(url: &str, max_connections: u32, acquire_timeout: Duration) -> ConnectOptions {
     let mut options = ConnectOptions::new(url);
     options
         .max_connections(max_connections)
         .min_connections(1)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .acquire_timeout(acquire_timeout)
         // Statement logs would carry request data (private keys among it) at debug level.
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|opts: SqliteConnectOptions| {
@@ -50,10 +66,15 @@ fn options(url: &str, max_connections: u32) -> ConnectOptions {
     options
 }
 
-/// Connects to `url` (`sqlite://…` or `postgres://…`).
+/// Connects to `url` (`sqlite://…` or `postgres://…`) with the default pool.
 pub async fn connect(url: &str) -> Result<Db, DbErr> {
+    connect_with(url, PoolOptions::default()).await
+}
+
+pub async fn connect_with(url: &str, pool: PoolOptions) -> Result<Db, DbErr> {
+    let timeout = pool.acquire_timeout;
     if url.starts_with("sqlite:") {
-        let writer = Database::connect(options(url, 1)).await?;
+        let writer = Database::connect(options(url, 1, timeout)).await?;
         // An in-memory database exists once per connection: readers must share the writer's.
         if url.contains(":memory:") || url.contains("mode=memory") {
             return Ok(Db {
@@ -61,10 +82,10 @@ pub async fn connect(url: &str) -> Result<Db, DbErr> {
                 writer,
             });
         }
-        let reader = Database::connect(options(url, SQLITE_READERS)).await?;
+        let reader = Database::connect(options(url, pool.size.clamp(1, SQLITE_READERS), timeout)).await?;
         Ok(Db { reader, writer })
     } else {
-        let pool = Database::connect(options(url, POSTGRES_POOL_SIZE)).await?;
+        let pool = Database::connect(options(url, pool.size.max(1), timeout)).await?;
         Ok(Db {
             reader: pool.clone(),
             writer: pool,

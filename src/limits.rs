@@ -3,8 +3,8 @@
 //! 431), never a 500: see README "Limits" for the reasons. The checks that need no knowledge of
 //! a front end (nesting depth of a JSON or GraphQL text) live here too.
 
-/// The largest request body read (authentik has none; 1 MiB holds a stage with 100 flows many
-/// times over).
+/// The largest request body read by default (authentik has none; 1 MiB holds a stage with 100
+/// flows many times over). A setting (`BODY_LIMIT`).
 pub const BODY_LIMIT: usize = 1024 * 1024;
 /// The longest request target (path and query string): 414 beyond it. Browsers and proxies stop
 /// near 8 KiB as well.

@@ -19,7 +19,8 @@ pub fn json_object(
     body: Result<Bytes, BytesRejection>,
 ) -> Submitted<Map<String, Value>> {
     let body = body.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ServiceError::PayloadTooLarge(crate::limits::BODY_LIMIT),
+        // The guard has read the body already; a rejection here is a broken body.
+        StatusCode::PAYLOAD_TOO_LARGE => ServiceError::PayloadTooLarge(0),
         _ => ServiceError::BadRequest(rejection.body_text()),
     })?;
     if body.is_empty() {

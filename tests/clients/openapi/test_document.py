@@ -143,10 +143,23 @@ SERVED_OPERATIONS = tuple(
 )
 
 
+# The flow executor is served and documented too, with authentik's operation ids, but it is not
+# part of the cut-down comparison: authentik's `ChallengeTypes` names all 29 of its challenge
+# kinds, and this service answers three of them (the executor's own suite checks its answers
+# with authentik's clients).
+EXECUTOR_OPERATIONS = {
+    ("/flows/executor/{flow_slug}/", "get", "flows_executor_get"),
+    ("/flows/executor/{flow_slug}/", "post", "flows_executor_solve"),
+}
+
+
 def test_same_operations_paths_and_methods(ours, authentik):
     theirs = {(path, method, op["operationId"]) for path, method, op in operations(authentik)}
     mine = {(path, method, op["operationId"]) for path, method, op in operations(ours)}
-    assert theirs == mine
+    assert theirs == mine - EXECUTOR_OPERATIONS
+    assert EXECUTOR_OPERATIONS <= mine
+    full = {(path, method, op["operationId"]) for path, method, op in operations(documents.load_authentik_full())}
+    assert EXECUTOR_OPERATIONS <= full
     assert {op for _, _, op in theirs} == set(SERVED_OPERATIONS)
     assert [s["url"] for s in ours["servers"]] == [s["url"] for s in authentik["servers"]] == ["/api/v3"]
 
@@ -163,7 +176,6 @@ def test_unserved_flows_operations_are_left_out(ours, authentik):
         "flows_instances_cache_info_retrieve",
         "flows_instances_cache_clear_create",
         "flows_instances_set_background_create",
-        "flows_executor_get",
     ):
         assert operation_id in full
         assert operation_id not in by_operation_id(authentik)
