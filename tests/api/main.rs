@@ -3,9 +3,12 @@
 
 mod attack;
 mod auth;
+mod bindings;
 mod concurrency;
 mod create;
 mod faults;
+mod flow_helpers;
+mod flows;
 mod graphql;
 mod helpers;
 mod hostile;
