@@ -79,7 +79,11 @@ fn refuse(path: &str, err: ServiceError) -> Response {
 /// and the body (413); and the time it may take (503). The whole body is read first: a handler
 /// that answers early (403, 404, 405) would otherwise leave unread bytes on a keep-alive
 /// connection, which the server can then only close without telling the client.
-async fn guard_request(State(settings): State<Arc<Settings>>, request: Request, next: Next) -> Response {
+async fn guard_request(
+    State(settings): State<Arc<Settings>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let body_limit = settings.body_limit;
     let path = request.uri().path().to_owned();
     let target_len = request

@@ -82,7 +82,8 @@ pub async fn connect_with(url: &str, pool: PoolOptions) -> Result<Db, DbErr> {
                 writer,
             });
         }
-        let reader = Database::connect(options(url, pool.size.clamp(1, SQLITE_READERS), timeout)).await?;
+        let reader =
+            Database::connect(options(url, pool.size.clamp(1, SQLITE_READERS), timeout)).await?;
         Ok(Db { reader, writer })
     } else {
         let pool = Database::connect(options(url, pool.size.max(1), timeout)).await?;

@@ -11,9 +11,9 @@ use uuid::Uuid;
 use crate::auth::{Permission, Principal};
 use crate::choice_enum;
 use crate::db::{self, Db};
-use crate::error::{ErrorTree, FieldErrors, ServiceError, non_field_errors};
+use crate::error::{ErrorTree, ServiceError, non_field_errors};
 use crate::flows::PolicyEngineMode;
-use crate::object::{WriteMode, api_object};
+use crate::object::{WriteMode, api_object, rules};
 use crate::pagination::{Page, PageRequest};
 use crate::stages::{self, StageObj, Submitted};
 use crate::used_by::UsedBy;
@@ -104,34 +104,48 @@ fn not_unique() -> ServiceError {
 }
 
 /// DRF's answer for a primary key that names nothing.
-fn missing(field: &str, id: Uuid) -> (String, ErrorTree) {
-    (
-        field.to_string(),
-        ErrorTree::message(format!("Invalid pk \"{id}\" - object does not exist.")),
-    )
+fn missing(id: Uuid) -> ErrorTree {
+    ErrorTree::message(format!("Invalid pk \"{id}\" - object does not exist."))
 }
 
-/// The target and the stage a write names must exist (checked in the write's transaction; the
-/// foreign keys catch a delete that races it).
-async fn ensure_references(
+/// The checked changes of a write, or every error at once: the rules, and (in the write's
+/// transaction) a target or stage that names nothing, each reported as soon as its own rule
+/// passed, beside the other fields' errors, as DRF reports them.
+async fn checked(
     conn: &impl sea_orm::ConnectionTrait,
-    changes: &FlowStageBindingChanges,
-) -> Result<(), ServiceError> {
-    let mut errors = FieldErrors::new();
-    if let Some(target) = changes.target
+    input: &FlowStageBindingInput,
+    mode: WriteMode,
+) -> Result<FlowStageBindingChanges, ServiceError> {
+    let result = input.check(mode);
+    let mut errors = result.as_ref().err().cloned().unwrap_or_default();
+    let target = rules::reference(&input.target, false).ok().flatten();
+    let stage = rules::reference(&input.stage, false).ok().flatten();
+    if let Some(target) = target
         && !store::flow_exists(conn, target).await?
     {
-        errors.extend([missing("target", target)]);
+        errors.insert("target".to_string(), missing(target));
     }
-    if let Some(stage) = changes.stage
+    if let Some(stage) = stage
         && !store::stage_exists(conn, stage).await?
     {
-        errors.extend([missing("stage", stage)]);
+        errors.insert("stage".to_string(), missing(stage));
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ServiceError::Validation(errors))
+    match result {
+        Ok(changes) if errors.is_empty() => Ok(changes),
+        _ => {
+            rules::sort_fields(&mut errors, FlowStageBindingInput::FIELDS);
+            Err(ServiceError::Validation(errors))
+        }
+    }
+}
+
+/// A write's database error as the client should see it: a taken (target, stage, order) is the
+/// unique-set error; a target or stage deleted between the check and the write is a race to run
+/// again (the next attempt's check reports it).
+fn write_error(err: ServiceError) -> ServiceError {
+    match err {
+        ServiceError::ForeignKeyViolation => ServiceError::WriteConflict,
+        other => other.unique_violation_as(not_unique),
     }
 }
 
@@ -142,24 +156,27 @@ pub async fn create_binding(
     input: Submitted<FlowStageBindingInput>,
 ) -> Result<FlowStageBinding, ServiceError> {
     principal.require(Permission::AddFlowStageBinding)?;
-    let changes = input?
-        .check(WriteMode::Create)
-        .map_err(ServiceError::Validation)?
-        .with_defaults();
-    let id = db::with_write_retries(|| async {
+    let input = input?;
+    let mut binding = db::with_write_retries(|| async {
         let txn = db.begin_write().await?;
-        ensure_references(&txn, &changes).await?;
-        let id = store::insert(&txn, &changes).await?;
-        txn.commit().await?;
-        Ok(id)
+        let changes = checked(&txn, &input, WriteMode::Create)
+            .await?
+            .with_defaults();
+        let (id, pbm) = store::insert(&txn, &changes).await.map_err(write_error)?;
+        txn.commit().await.map_err(|err| write_error(err.into()))?;
+        // What was written, as it was written: a flow deleted right after the commit may have
+        // taken the binding with it, and the client is still told what it created.
+        let mut binding = FlowStageBinding {
+            pk: id,
+            policybindingmodel_ptr_id: pbm,
+            ..Default::default()
+        };
+        changes.apply_to(&mut binding);
+        Ok(binding)
     })
-    .await
-    .map_err(|err| match err {
-        // The target or the stage went away between the check and the insert.
-        ServiceError::ForeignKeyViolation => ServiceError::Unavailable,
-        other => other.unique_violation_as(not_unique),
-    })?;
-    shown(db, id).await
+    .await?;
+    with_stages(db, std::slice::from_mut(&mut binding)).await?;
+    Ok(binding)
 }
 
 /// `PUT` and `PATCH` of one binding; `updateFlowStageBinding`.
@@ -172,24 +189,23 @@ pub async fn update_binding(
 ) -> Result<FlowStageBinding, ServiceError> {
     principal.require(Permission::ChangeFlowStageBinding)?;
     let id = id?;
-    db::with_write_retries(|| async {
+    let mut binding = db::with_write_retries(|| async {
         let txn = db.begin_write().await?;
-        if !store::lock(&txn, id).await? {
-            return Err(ServiceError::NotFound(NO_BINDING));
-        }
+        let mut binding = store::load_for_update(&txn, id)
+            .await?
+            .ok_or(ServiceError::NotFound(NO_BINDING))?;
         let input = input.as_ref().map_err(Clone::clone)?;
-        let changes = input.check(mode).map_err(ServiceError::Validation)?;
-        ensure_references(&txn, &changes).await?;
-        store::update(&txn, id, &changes).await?;
-        txn.commit().await?;
-        Ok(())
+        let changes = checked(&txn, input, mode).await?;
+        store::update(&txn, id, &changes)
+            .await
+            .map_err(write_error)?;
+        txn.commit().await.map_err(|err| write_error(err.into()))?;
+        changes.apply_to(&mut binding);
+        Ok(binding)
     })
-    .await
-    .map_err(|err| match err {
-        ServiceError::ForeignKeyViolation => ServiceError::Unavailable,
-        other => other.unique_violation_as(not_unique),
-    })?;
-    shown(db, id).await
+    .await?;
+    with_stages(db, std::slice::from_mut(&mut binding)).await?;
+    Ok(binding)
 }
 
 /// `DELETE`, `deleteFlowStageBinding`: the binding alone (its flow and stage stay).
@@ -262,12 +278,6 @@ pub async fn load_of_flows(
 /// callers are anonymous (the flow page), so no permission is involved.
 pub async fn load(db: &Db, id: Uuid) -> Result<Option<FlowStageBinding>, ServiceError> {
     Ok(store::by_ids(&db.reader, &[id]).await?.pop())
-}
-
-async fn shown(db: &Db, id: Uuid) -> Result<FlowStageBinding, ServiceError> {
-    let mut found = store::by_ids(&db.writer, &[id]).await?;
-    with_stages(db, &mut found).await?;
-    found.pop().ok_or(ServiceError::NotFound(NO_BINDING))
 }
 
 /// Fills each binding's `stage_obj` with its concrete stage, loaded for all at once.

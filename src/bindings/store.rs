@@ -26,34 +26,34 @@ pub async fn stage_exists(conn: &impl ConnectionTrait, id: Uuid) -> Result<bool,
     Ok(stage::Entity::find_by_id(id).count(conn).await? > 0)
 }
 
-/// Stores a new binding; its pk.
+/// Stores a new binding; its pk and policy-binding id.
 pub async fn insert(
     conn: &impl ConnectionTrait,
     changes: &FlowStageBindingChanges,
-) -> Result<Uuid, ServiceError> {
-    let id = Uuid::new_v4();
+) -> Result<(Uuid, Uuid), ServiceError> {
+    let (id, pbm) = (Uuid::new_v4(), Uuid::new_v4());
     let mut row = flow_stage_binding::ActiveModel {
         fsb_uuid: Set(id),
-        policybindingmodel_ptr_id: Set(Uuid::new_v4()),
+        policybindingmodel_ptr_id: Set(pbm),
         ..Default::default()
     };
     set_columns(&mut row, changes.columns())?;
     flow_stage_binding::Entity::insert(row)
         .exec_without_returning(conn)
         .await?;
-    Ok(id)
+    Ok((id, pbm))
 }
 
-/// Locks the binding until the transaction ends; whether it exists.
-pub async fn lock(conn: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr> {
-    let found: Option<Uuid> = flow_stage_binding::Entity::find_by_id(id)
-        .select_only()
-        .column(flow_stage_binding::Column::FsbUuid)
+/// The binding, locked until the transaction ends.
+pub async fn load_for_update(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<FlowStageBinding>, DbErr> {
+    flow_stage_binding::Entity::find_by_id(id)
         .lock_exclusive()
-        .into_tuple()
+        .into_model()
         .one(conn)
-        .await?;
-    Ok(found.is_some())
+        .await
 }
 
 pub async fn update(

@@ -290,7 +290,6 @@ async fn every_validation_message() {
 /// DRF validates every field before it answers: an unknown target is reported with the other
 /// fields' errors.
 #[tokio::test]
-#[ignore = "bug: a binding write with an invalid field does not report an unknown target/stage pk in the same 400 (only the other field's error)"]
 async fn unknown_references_are_reported_with_other_errors() {
     for app in apps().await {
         let (_, stage) = flow_and_stage(&app, "rf", "r stage").await;

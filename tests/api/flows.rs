@@ -568,7 +568,6 @@ async fn routes_slashes_and_methods() {
 /// The flow actions authentik has and this service does not (yet): `Not found.`, never the
 /// flow lookup's answer and never a 405.
 #[tokio::test]
-#[ignore = "bug: unbuilt flow actions (import/, cache_info/, cache_clear/, …) are routed as a flow slug: 404 \"No Flow matches the given query.\" or 405 instead of 404 \"Not found.\""]
 async fn unbuilt_flow_actions_are_not_found() {
     for app in apps().await {
         create_flow(&app, "exists").await;
@@ -1692,7 +1691,6 @@ fn backends() -> Vec<Backend> {
 /// create 201 or 400 (the target is gone), never a server error, and no binding outlives its
 /// flow.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: a binding POST racing its flow's DELETE answers 404 \"No FlowStageBinding matches the given query.\" (both backends) or 503 (PostgreSQL) instead of 201 or 400"]
 async fn flow_delete_racing_a_binding_create() {
     flow_delete_racing_binding_creates(true).await;
 }
