@@ -149,6 +149,27 @@ pub async fn migrate(db: &Db) -> Result<(), DbErr> {
     txn.commit().await
 }
 
+/// How many of this service's migrations the database has not applied (an error when it has no
+/// migration table at all: it was never migrated). Reads only.
+pub async fn pending_migrations(db: &Db) -> Result<usize, DbErr> {
+    let backend = db.reader.get_database_backend();
+    let rows = db
+        .reader
+        .query_all_raw(sea_orm::Statement::from_string(
+            backend,
+            "SELECT version FROM seaql_migrations",
+        ))
+        .await?;
+    let applied: std::collections::HashSet<String> = rows
+        .iter()
+        .filter_map(|row| row.try_get::<String>("", "version").ok())
+        .collect();
+    Ok(Migrator::migrations()
+        .iter()
+        .filter(|migration| !applied.contains(migration.name()))
+        .count())
+}
+
 /// Whether the database answers (the readiness probe).
 pub async fn ping(db: &Db) -> bool {
     db.reader.ping().await.is_ok() && db.writer.ping().await.is_ok()
@@ -167,7 +188,7 @@ fn sqlite_code_is_busy(code: &str) -> bool {
     code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
 }
 
-fn sqlx_error(err: &DbErr) -> Option<&sea_orm::sqlx::Error> {
+pub(crate) fn sqlx_error(err: &DbErr) -> Option<&sea_orm::sqlx::Error> {
     match err {
         DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e))
         | DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e))

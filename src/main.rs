@@ -9,7 +9,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = stages_api::cli::Cli::parse();
-    let _logs = stages_api::observability::init_logging();
+    let _logs = stages_api::observability::init_logging(cli.log_format(), cli.serves());
     match stages_api::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {

@@ -13,19 +13,33 @@ use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 use uuid::Uuid;
 
-/// Installs the subscriber. Lines are written by a background thread, so that a request never
-/// waits on a write to standard error; the returned guard flushes them when dropped, at exit.
-pub fn init_logging() -> WorkerGuard {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+use crate::cli::LogFormat;
+
+/// Installs the subscriber, as text or JSON lines. Without `RUST_LOG`, the service logs at
+/// `info` and a one-off command (token, migrate) only warnings, so that its success prints just
+/// its result; PostgreSQL's notices (`relation … already exists, skipping`) are never shown.
+/// Lines are written by a background thread, so that a request never waits on a write to
+/// standard error; the returned guard flushes them when dropped, at exit.
+pub fn init_logging(format: LogFormat, serving: bool) -> WorkerGuard {
+    let default = if serving { "info" } else { "warn" };
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(default))
+        .add_directive(
+            "sqlx::postgres::notice=warn"
+                .parse()
+                .expect("a valid directive"),
+        );
     // Not lossy: when the writer falls behind, requests wait rather than lines disappear.
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(false)
         .finish(std::io::stderr());
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(writer)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(writer);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().with_current_span(false).init(),
+    }
     guard
 }
 

@@ -79,12 +79,31 @@ pub fn token_error(message: &str, code: &str) -> ResponseErrors {
     )])
 }
 
+/// A challenge's `component`: one value, so that the kinds of `ChallengeTypes` never overlap.
+macro_rules! component_schema {
+    ($($name:ident = $value:literal),* $(,)?) => {$(
+        fn $name() -> utoipa::openapi::Object {
+            utoipa::openapi::ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::Type::String)
+                .enum_values(Some([$value]))
+                .default(Some(serde_json::Value::String($value.to_string())))
+                .build()
+        }
+    )*};
+}
+
+component_schema!(
+    captcha_component = "ak-stage-captcha",
+    access_denied_component = "ak-stage-access-denied",
+    redirect_component = "xak-flow-redirect",
+);
+
 /// Site public key
 #[derive(Clone, Debug, Serialize, ToSchema)]
 #[schema(as = CaptchaChallenge)]
 pub struct CaptchaChallenge {
     pub flow_info: FlowInfo,
-    #[schema(default = "ak-stage-captcha")]
+    #[schema(schema_with = captcha_component)]
     pub component: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(required = false, value_type = Option<std::collections::HashMap<String, Vec<ErrorDetail>>>)]
@@ -116,7 +135,7 @@ impl CaptchaChallenge {
 #[schema(as = AccessDeniedChallenge)]
 pub struct AccessDeniedChallenge {
     pub flow_info: FlowInfo,
-    #[schema(default = "ak-stage-access-denied")]
+    #[schema(schema_with = access_denied_component)]
     pub component: &'static str,
     pub pending_user: &'static str,
     pub pending_user_avatar: &'static str,
@@ -140,7 +159,7 @@ impl AccessDeniedChallenge {
 #[derive(Clone, Debug, Serialize, ToSchema)]
 #[schema(as = RedirectChallenge)]
 pub struct RedirectChallenge {
-    #[schema(default = "xak-flow-redirect")]
+    #[schema(schema_with = redirect_component)]
     pub component: &'static str,
     pub to: String,
 }
@@ -169,7 +188,11 @@ pub struct CaptchaChallengeResponseRequest {
 /// discriminator is `component`).
 #[derive(Clone, Debug, Serialize, ToSchema)]
 #[serde(untagged)]
-#[schema(as = ChallengeTypes)]
+#[schema(as = ChallengeTypes, discriminator(property_name = "component", mapping(
+    ("ak-stage-captcha" = "#/components/schemas/CaptchaChallenge"),
+    ("ak-stage-access-denied" = "#/components/schemas/AccessDeniedChallenge"),
+    ("xak-flow-redirect" = "#/components/schemas/RedirectChallenge"),
+)))]
 pub enum Challenge {
     Captcha(CaptchaChallenge),
     AccessDenied(AccessDeniedChallenge),

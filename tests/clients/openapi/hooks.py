@@ -1,6 +1,7 @@
 """Schemathesis checks of this suite (loaded through SCHEMATHESIS_HOOKS=hooks).
 
-`requires_token`: every request schemathesis sends (with the Bearer token) is sent again without
+`requires_token`: every request schemathesis sends (with the Bearer token) to an operation that needs
+a token (all but the flow executor, whose callers are anonymous browsers) is sent again without
 an `Authorization` header and with an unknown token; both must be refused the way the spec says:
 REST answers 403 `{"detail": …}` with the spec's message, GraphQL an `UNAUTHENTICATED` error and
 no data. Schemathesis's own `ignored_auth` only probes requests that succeeded; this probes all.
@@ -66,6 +67,9 @@ def requires_token(ctx, response, case):
     prepared = response.request
     # Methods the document does not give the route are answered 405 before authentication.
     if prepared.method.lower() != case.operation.method.lower():
+        return None
+    # The flow executor's callers are anonymous browsers (its `security` holds `{}`): no token.
+    if "/flows/executor/" in prepared.path_url:
         return None
     graphql = prepared.path_url.split("?")[0].rstrip("/").endswith("/graphql")
     probes = [
