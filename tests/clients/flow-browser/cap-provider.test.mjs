@@ -2,7 +2,9 @@
 // @cap.js/widget in Debian's headless Chromium, embedded in a page of another origin, with every
 // request to another host blocked. Tokens the widget gets are checked through siteverify.
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { createServer } from "node:http";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { chromium } from "playwright-core";
@@ -270,7 +272,14 @@ test("a person clicks the widget on another origin's page; the token passes site
   assert.equal(await page.evaluate(() => document.getElementById("cap").token), token);
   await page.getByText("You're a human").waitFor();
   assert.ok(events.some(([k, v]) => k === "progress" && v === 100), JSON.stringify(events));
-  await page.screenshot({ path: join(import.meta.dirname, "widget-solved.png") });
+  // The screenshot goes to a temporary folder, never into the repository.
+  const shots = mkdtempSync(join(tmpdir(), "cap-widget-shot-"));
+  try {
+    await page.screenshot({ path: join(shots, "widget-solved.png") });
+    assert.ok(statSync(join(shots, "widget-solved.png")).size > 0);
+  } finally {
+    rmSync(shots, { recursive: true, force: true });
+  }
 
   // What the page fetched from the provider: the script, the wasm, the challenge and redeem.
   assert.deepEqual([...new Set(watch.providerHits)].sort(), [
