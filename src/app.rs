@@ -21,7 +21,7 @@ use crate::executor::verify::Verifier;
 use crate::graphql::{self, ApiSchema};
 use crate::limits::{MAX_HEADER_BYTES, MAX_URI_BYTES};
 use crate::rest::error::detail;
-use crate::{flow_page, health, observability, rest};
+use crate::{flow_page, health, observability, rest, telemetry};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -33,6 +33,8 @@ pub struct AppState {
     /// The SDL of `schema`, rendered once.
     pub sdl: Arc<str>,
     pub parsed_queries: Arc<graphql::ParsedQueries>,
+    /// Renders the process's metrics (`GET /metrics`).
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
 impl AppState {
@@ -51,6 +53,7 @@ impl AppState {
             schema,
             sdl,
             parsed_queries: Arc::default(),
+            metrics: telemetry::recorder(),
         }
     }
 }
@@ -164,6 +167,9 @@ pub fn app(state: AppState) -> Router {
         .merge(graphql::router())
         .merge(health::router())
         .merge(flow_page::router())
+        .route("/metrics", axum::routing::get(telemetry::serve))
+        // Inside the router, where the matched route is known (for the log and the metrics).
+        .route_layer(middleware::from_fn(observability::mark_route))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.settings.clone(),

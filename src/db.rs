@@ -124,7 +124,7 @@ where
 {
     for _ in 0..WRITE_ATTEMPTS {
         match attempt().await {
-            Err(ServiceError::WriteConflict) => continue,
+            Err(ServiceError::WriteConflict) => crate::telemetry::write_retried("conflict"),
             other => return other,
         }
     }

@@ -164,6 +164,7 @@ impl From<sea_orm::DbErr> for ServiceError {
             ServiceError::WriteConflict
         } else if crate::db::is_unavailable(&err) {
             tracing::warn!(error = %err, "database unavailable");
+            crate::telemetry::db_unavailable();
             ServiceError::Unavailable
         } else {
             ServiceError::internal("database error", err)

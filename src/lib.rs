@@ -25,4 +25,5 @@ pub mod observability;
 pub mod pagination;
 pub mod rest;
 pub mod stages;
+pub mod telemetry;
 pub mod used_by;

@@ -43,6 +43,41 @@ pub fn init_logging(format: LogFormat, serving: bool) -> WorkerGuard {
     guard
 }
 
+/// The route template that answered a request (`/api/v3/stages/captcha/{stage_uuid}/`), left
+/// on the response by [`mark_route`] for the request log and the metrics.
+#[derive(Clone, Copy)]
+pub struct RouteTemplate(pub &'static str);
+
+/// Notes the matched route's template on the response. It runs inside the router (the path is
+/// matched by then); templates are few and fixed, so each is interned once.
+pub async fn mark_route(request: Request, next: Next) -> Response {
+    let template = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|path| intern(path.as_str()));
+    let mut response = next.run(request).await;
+    if let Some(template) = template {
+        response.extensions_mut().insert(RouteTemplate(template));
+    }
+    response
+}
+
+fn intern(template: &str) -> &'static str {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static TEMPLATES: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
+    let mut templates = TEMPLATES.lock().expect("route templates");
+    let templates = templates.get_or_insert_with(HashSet::new);
+    match templates.get(template) {
+        Some(known) => known,
+        None => {
+            let leaked: &'static str = Box::leak(template.to_string().into_boxed_str());
+            templates.insert(leaked);
+            leaked
+        }
+    }
+}
+
 /// Logs method, path, status, latency and a request id, and returns the id as `x-request-id`.
 pub async fn log_request(request: Request, next: Next) -> Response {
     let started = Instant::now();
@@ -50,6 +85,16 @@ pub async fn log_request(request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     let request_id = Uuid::new_v4();
     let mut response = next.run(request).await;
+    let route = response
+        .extensions()
+        .get::<RouteTemplate>()
+        .map_or("unmatched", |route| route.0);
+    crate::telemetry::http_request(
+        route,
+        method.as_str(),
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
     tracing::info!(
         target: "stages_api::http",
         %method,

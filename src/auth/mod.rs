@@ -82,6 +82,7 @@ impl Principal {
         if self.may(permission) {
             Ok(())
         } else {
+            crate::telemetry::token_refused("forbidden");
             Err(ServiceError::PermissionDenied)
         }
     }
@@ -105,12 +106,20 @@ pub fn bearer_credential(header: Option<&[u8]>) -> Option<&str> {
 /// permissions, superuser, expires, revoked
 type TokenRow = (String, bool, Option<chrono::DateTime<chrono::Utc>>, bool);
 
+fn invalid_token() -> ServiceError {
+    crate::telemetry::token_refused("invalid");
+    ServiceError::InvalidToken
+}
+
 /// Authenticates a request by its `Authorization` header: one indexed lookup by hash.
 pub async fn authenticate(
     conn: &impl ConnectionTrait,
     authorization: Option<&[u8]>,
 ) -> Result<Principal, ServiceError> {
-    let credential = bearer_credential(authorization).ok_or(ServiceError::NotAuthenticated)?;
+    let Some(credential) = bearer_credential(authorization) else {
+        crate::telemetry::token_refused("missing");
+        return Err(ServiceError::NotAuthenticated);
+    };
     use api_token::Column as T;
     // Only what a request needs, decoded by position: this runs on every request.
     let (permissions, superuser, expires, revoked): TokenRow = api_token::Entity::find()
@@ -120,10 +129,10 @@ pub async fn authenticate(
         .into_tuple()
         .one(conn)
         .await?
-        .ok_or(ServiceError::InvalidToken)?;
+        .ok_or_else(invalid_token)?;
     let expired = expires.is_some_and(|at| at <= chrono::Utc::now());
     if revoked || expired {
-        return Err(ServiceError::InvalidToken);
+        return Err(invalid_token());
     }
     Ok(Principal {
         superuser,

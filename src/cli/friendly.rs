@@ -45,7 +45,9 @@ fn is_sqlite(url: &str) -> bool {
 
 /// The file a SQLite URL names (`None` for an in-memory database).
 pub fn sqlite_path(url: &str) -> Option<PathBuf> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or_default();
     (!path.is_empty() && path != ":memory:" && !url.contains("mode=memory"))
         .then(|| PathBuf::from(path))
@@ -85,7 +87,10 @@ pub fn database(url: &str, err: &DbErr) -> CliError {
                 "14" if is_sqlite(url) => CliError::new(format!(
                     "cannot open the SQLite database {shown}: check that its folder exists and is writable"
                 )),
-                _ => CliError::new(format!("the database at {shown} failed: {}", db_err.message())),
+                _ => CliError::new(format!(
+                    "the database at {shown} failed: {}",
+                    db_err.message()
+                )),
             }
         }
         other => CliError::new(format!("the database at {shown} failed: {other}")),
@@ -162,7 +167,10 @@ mod tests {
             redact("postgres://app:s3cret@db:5432/stages"),
             "postgres://app:***@db:5432/stages"
         );
-        assert_eq!(redact("sqlite://stages.db?mode=rwc"), "sqlite://stages.db?mode=rwc");
+        assert_eq!(
+            redact("sqlite://stages.db?mode=rwc"),
+            "sqlite://stages.db?mode=rwc"
+        );
     }
 
     #[test]

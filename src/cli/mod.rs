@@ -213,7 +213,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
 
 fn export_schema() -> Result<(), CliError> {
     let write = |file: &str, text: String| {
-        std::fs::write(file, text).map_err(|err| CliError::new(format!("cannot write {file}: {err}")))
+        std::fs::write(file, text)
+            .map_err(|err| CliError::new(format!("cannot write {file}: {err}")))
     };
     write("schema.graphql", crate::graphql::build_schema().sdl())?;
     write("openapi.json", crate::rest::openapi::openapi_json())
@@ -252,7 +253,8 @@ async fn serve(url: &str, pool: PoolOptions, args: ServeArgs) -> Result<(), CliE
             .await
             .map_err(|err| friendly::database(url, &err))?,
     };
-    let shutdown = shutdown_signal().map_err(|err| CliError::new(format!("cannot handle signals: {err}")))?;
+    let shutdown =
+        shutdown_signal().map_err(|err| CliError::new(format!("cannot handle signals: {err}")))?;
     let listener = TcpListener::bind(listen_addr)
         .await
         .map_err(|err| friendly::listen(listen_addr, &err))?;
@@ -273,10 +275,13 @@ async fn serve(url: &str, pool: PoolOptions, args: ServeArgs) -> Result<(), CliE
         println!("Try: curl -H 'Authorization: Bearer {secret}' {base}/api/v3/stages/captcha/");
     }
     tracing::info!(address = %local, version = VERSION, "listening");
-    axum::serve(listener, service(AppState::with_settings(db, args.settings())))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|err| CliError::new(format!("serving on {local} failed: {err}")))?;
+    axum::serve(
+        listener,
+        service(AppState::with_settings(db, args.settings())),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(|err| CliError::new(format!("serving on {local} failed: {err}")))?;
     tracing::info!("stopped");
     Ok(())
 }

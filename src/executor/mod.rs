@@ -224,6 +224,7 @@ impl<'a> Run<'a> {
         }
         plan::sweep(&self.db.writer, self.idle()).await?;
         plan::store(&self.db.writer, &plan).await?;
+        crate::telemetry::flow_plan("started");
         Ok(plan)
     }
 
@@ -305,6 +306,7 @@ impl<'a> Run<'a> {
                     next.context = Map::new();
                 }
                 plan::replace_if_unchanged(&self.db.writer, plan.version, &next).await?;
+                crate::telemetry::flow_plan("restarted");
                 Ok(self.again())
             }
         }
@@ -380,6 +382,7 @@ pub async fn solve(
     );
     let answer = if next.pending.is_empty() {
         if plan::finish_if_unchanged(&db.writer, &plan.session_hash, plan.version).await? {
+            crate::telemetry::flow_plan("finished");
             run.done(&next.query)
         } else {
             // Another response advanced the plan meanwhile: show where it is now.

@@ -204,6 +204,11 @@ impl Verifier {
 }
 
 fn log_outcome(stage: Uuid, verification: &Verification) {
+    crate::telemetry::captcha_verified(match verification.message {
+        None => "passed",
+        Some(FAILED_TO_VALIDATE) => "failed",
+        Some(_) => "refused",
+    });
     if verification.passed {
         tracing::info!(%stage, "captcha token verified");
     } else {

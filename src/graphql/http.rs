@@ -59,6 +59,55 @@ fn refused_document(message: String) -> Response {
     Json(body).into_response()
 }
 
+/// The operation as a metrics label: its kind and first root field (`query captchaStages`).
+/// Only used once validation passed, when the field is one of the schema's (a document that
+/// did not validate counts as `invalid`), so no client can mint labels.
+fn operation_label(request: &mut async_graphql::Request) -> String {
+    let operation_name = request.operation_name.clone();
+    let Ok(document) = request.parsed_query() else {
+        return "invalid".to_string();
+    };
+    let operation = match (&document.operations, operation_name) {
+        (DocumentOperations::Single(operation), _) => Some(operation),
+        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name.as_str()),
+        (DocumentOperations::Multiple(operations), None) => operations.values().next(),
+    };
+    let Some(operation) = operation else {
+        return "invalid".to_string();
+    };
+    let kind = match operation.node.ty {
+        OperationType::Query => "query",
+        OperationType::Mutation => "mutation",
+        OperationType::Subscription => "subscription",
+    };
+    let field = operation
+        .node
+        .selection_set
+        .node
+        .items
+        .iter()
+        .find_map(|selection| match &selection.node {
+            Selection::Field(field) => Some(field.node.name.node.as_str()),
+            _ => None,
+        })
+        .unwrap_or("fragment");
+    format!("{kind} {field}")
+}
+
+/// An error code as a metrics label, from the closed set this service sets.
+fn outcome_label(code: &str) -> &'static str {
+    match code {
+        "BAD_USER_INPUT" => "bad_user_input",
+        "UNAUTHENTICATED" => "unauthenticated",
+        "FORBIDDEN" => "forbidden",
+        "NOT_FOUND" => "not_found",
+        "SERVICE_UNAVAILABLE" => "service_unavailable",
+        "GRAPHQL_VALIDATION_FAILED" => "graphql_validation_failed",
+        "INTERNAL_SERVER_ERROR" => "internal_server_error",
+        _ => "error",
+    }
+}
+
 /// Whether the operation the request runs selects nothing but the schema (`__schema`, `__type`,
 /// `__typename` at its root).
 fn introspection_only(request: &mut async_graphql::Request) -> bool {
@@ -139,13 +188,14 @@ pub async fn execute(
             Err(err) => return http_error(err),
         }
     };
-    let request = request
+    let mut request = request
         .data(Relations::new(state.db.clone(), principal.clone()))
         .data(state.verifier.clone())
         .data(RequestContext {
             db: state.db.clone(),
             principal,
         });
+    let operation = operation_label(&mut request);
     let mut response = state.schema.execute(request).await;
     let mut unavailable = false;
     for error in &mut response.errors {
@@ -158,6 +208,20 @@ pub async fn execute(
             Some(_) => {}
         }
     }
+    let outcome = response
+        .errors
+        .first()
+        .and_then(|error| error.extensions.as_ref()?.get("code").cloned())
+        .map_or("ok", |code| match code {
+            async_graphql::Value::String(code) => outcome_label(&code),
+            _ => "error",
+        });
+    let operation = if outcome == "graphql_validation_failed" {
+        "invalid".to_string()
+    } else {
+        operation
+    };
+    crate::telemetry::graphql_operation(operation, outcome);
     // An outage answers 503 like REST, so that clients and balancers can tell a retry may work.
     let status = if unavailable {
         StatusCode::SERVICE_UNAVAILABLE

@@ -352,8 +352,11 @@ where
     let mut check_database = false;
     for _ in 0..WRITE_ATTEMPTS {
         match attempt(check_database).await {
-            Err(ServiceError::UniqueViolation) => check_database = true,
-            Err(ServiceError::WriteConflict) => {}
+            Err(ServiceError::UniqueViolation) => {
+                crate::telemetry::write_retried("unique");
+                check_database = true;
+            }
+            Err(ServiceError::WriteConflict) => crate::telemetry::write_retried("conflict"),
             other => return other,
         }
     }

@@ -178,7 +178,7 @@ async fn secrets_never_reach_logs_or_responses() {
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("s.db").display());
     let server = start_server(&url, &[]);
     // The URLs, then the banner with the token.
-    let first = server.read_lines(7);
+    let first = server.read_lines(8);
     let token = initial_token(&first).expect("a first start prints a token");
     assert!(
         token.len() >= 32
@@ -289,6 +289,16 @@ fn token_commands() {
             String::from_utf8(output.stderr).unwrap(),
         )
     };
+    // Token commands open only an existing, migrated database: never a new file.
+    let (ok, stdout, stderr) = run(&["token", "create", "--name", "early", "--superuser"]);
+    assert!(!ok && stdout.is_empty(), "{stdout}");
+    assert!(stderr.contains("there is no database at"), "{stderr}");
+    assert!(
+        !dir.path().join("t.db").exists(),
+        "no database file was created"
+    );
+    let (ok, _, stderr) = run(&["migrate"]);
+    assert!(ok, "{stderr}");
     let (ok, stdout, stderr) = run(&[
         "token",
         "create",
@@ -300,6 +310,10 @@ fn token_commands() {
         "1h",
     ]);
     assert!(ok, "{stderr}");
+    assert!(
+        !stderr.contains("Applying") && !stderr.contains("migration"),
+        "quiet on success: {stderr}"
+    );
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 1, "the token alone on stdout: {stdout:?}");
     let token = lines[0];
@@ -318,6 +332,31 @@ fn token_commands() {
         "authentik_flows.view_nothing",
     ]);
     assert!(!ok, "unknown permissions are refused");
+    // A taken name (revoked or not) is explained, not a raw database error.
+    let (ok, _, stderr) = run(&["token", "create", "--name", "ci", "--superuser"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("a token called \"ci\" exists already"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("UNIQUE") && !stderr.contains("constraint"),
+        "{stderr}"
+    );
+    // A token that can do nothing is created, with a warning.
+    let (ok, stdout, stderr) = run(&["token", "create", "--name", "idle"]);
+    assert!(ok && stdout.lines().count() == 1, "{stdout}");
+    assert!(
+        stderr.contains("warning: this token has no permission"),
+        "{stderr}"
+    );
+    // Times a person reads: minutes and the zone, never nanoseconds.
+    let (ok, stdout, _) = run(&["token", "list"]);
+    assert!(ok);
+    let ci = stdout.lines().find(|l| l.starts_with("ci ")).unwrap();
+    assert!(ci.contains(" UTC") && !ci.contains("+00:00"), "{ci}");
+    let expires = ci.split_whitespace().nth(3).unwrap();
+    assert_eq!(expires.len(), "2026-12-30".len(), "{ci}");
     let (ok, _, _) = run(&["token", "revoke", "ci"]);
     assert!(ok);
     let (ok, _, _) = run(&["token", "revoke", "nobody"]);
