@@ -25,7 +25,7 @@ pub struct TestApp {
     pub database_url: String,
     /// A superuser token.
     pub token: String,
-    _dir: Option<tempfile::TempDir>,
+    _scratch: Option<Scratch>,
 }
 
 pub struct Resp {
@@ -44,8 +44,38 @@ pub async fn apps() -> Vec<TestApp> {
     apps
 }
 
-/// A fresh, empty database URL (nothing migrated yet) and the directory that holds it.
-pub async fn fresh_database(backend: Backend) -> (String, Option<tempfile::TempDir>) {
+/// What a test's database leaves behind, removed when the test ends: the SQLite file's
+/// directory, or the PostgreSQL schema (dropped with everything in it).
+pub struct Scratch {
+    _dir: Option<tempfile::TempDir>,
+    schema: Option<(String, String)>,
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let Some((admin, schema)) = self.schema.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime: the schema goes on a runtime of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async {
+                let conn = Database::connect(&admin).await.ok()?;
+                conn.execute_unprepared(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                    .await
+                    .ok()?;
+                conn.close().await.ok()
+            })
+        });
+        let _ = dropped.join();
+    }
+}
+
+/// A fresh, empty database URL (nothing migrated yet) and what removes it after the test.
+pub async fn fresh_database(backend: Backend) -> (String, Option<Scratch>) {
     match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().expect("temp dir");
@@ -53,7 +83,13 @@ pub async fn fresh_database(backend: Backend) -> (String, Option<tempfile::TempD
                 "sqlite://{}?mode=rwc",
                 dir.path().join("stages.db").display()
             );
-            (url, Some(dir))
+            (
+                url,
+                Some(Scratch {
+                    _dir: Some(dir),
+                    schema: None,
+                }),
+            )
         }
         Backend::Postgres => {
             let admin = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL");
@@ -67,7 +103,13 @@ pub async fn fresh_database(backend: Backend) -> (String, Option<tempfile::TempD
             conn.close().await.ok();
             let separator = if admin.contains('?') { '&' } else { '?' };
             let url = format!("{admin}{separator}options=-c%20search_path%3D{schema}");
-            (url, None)
+            (
+                url,
+                Some(Scratch {
+                    _dir: None,
+                    schema: Some((admin, schema)),
+                }),
+            )
         }
     }
 }
@@ -84,7 +126,7 @@ pub async fn spawn_on(
     backend: Backend,
     database_url: String,
     db: Db,
-    dir: Option<tempfile::TempDir>,
+    scratch: Option<Scratch>,
 ) -> TestApp {
     let token = auth::create_token(
         &db.writer,
@@ -110,7 +152,7 @@ pub async fn spawn_on(
         db,
         database_url,
         token,
-        _dir: dir,
+        _scratch: scratch,
     }
 }
 
