@@ -144,7 +144,7 @@ binding_pk="$(json_field pk)"
 expect 200 GET "/api/v3/flows/bindings/$binding_pk/"
 # The flow page and the executor, by slug.
 expect 200 GET "/if/flow/$slug/"
-request GET "/api/v3/flows/executor/$slug/" >/dev/null
+expect 200 GET "/api/v3/flows/executor/$slug/"
 expect 200 POST /graphql '{"query": "query Stages { captchaStages(pageSize: 5) { results { id name } } }"}'
 expect 200 POST /graphql "{\"query\": \"query { captchaStage(id: \\\"$stage_pk\\\") { id name } }\"}"
 # Refused: no token, and a wrong one.
@@ -186,10 +186,24 @@ for line in text.splitlines():
         continue
     name, _, rest = line.partition("{")
     labels = dict(label_re.findall(rest.rpartition("}")[0])) if rest else {}
-    samples.append((name.split()[0], labels))
+    samples.append((name.split()[0], labels, float(line.rsplit(" ", 1)[1])))
 
 problems = []
-for name, labels in samples:
+families = {
+    "stages_api_http_requests_total": "counter",
+    "stages_api_http_request_duration_seconds": "histogram",
+    "stages_api_graphql_operations_total": "counter",
+    "stages_api_db_connections": "gauge",
+    "stages_api_db_unavailable_total": "counter",
+    "stages_api_write_retries_total": "counter",
+    "stages_api_tokens_refused_total": "counter",
+    "stages_api_captcha_verifications_total": "counter",
+    "stages_api_flow_plans_total": "counter",
+}
+for family, kind in families.items():
+    if f"# TYPE {family} {kind}\n" not in text:
+        problems.append(f"/metrics has no {kind} {family} (so promtool did not check it)")
+for name, labels, _ in samples:
     for key, value in labels.items():
         if uuid_re.search(value):
             problems.append(f"{name}: label {key}={value!r} holds a UUID")
@@ -200,7 +214,7 @@ for secret in raw:
     if secret in text:
         problems.append(f"the raw value {secret!r} appears in /metrics")
 
-requests = [labels for name, labels in samples if name == "stages_api_http_requests_total"]
+requests = [labels for name, labels, _ in samples if name == "stages_api_http_requests_total"]
 routes = {labels["route"] for labels in requests}
 for route in routes:
     if route != "unmatched" and not route.startswith("/"):
@@ -230,16 +244,21 @@ for status in ("200", "201", "404"):
 if not statuses & {"401", "403"}:
     problems.append("no refused request (401 or 403) counted")
 def counted(name, **want):
-    return any(n == name and all(l.get(k) == v for k, v in want.items()) for n, l in samples)
+    return any(
+        n == name and value > 0 and all(l.get(k) == v for k, v in want.items())
+        for n, l, value in samples
+    )
 if not counted("stages_api_http_requests_total", route="/api/v3/stages/captcha/{stage_uuid}/", method="GET", status="404"):
     problems.append("the unknown stage's 404 is not counted under its route template")
 if not counted("stages_api_http_requests_total", route="unmatched", method="GET", status="404"):
     problems.append("the unmatched path's 404 is not counted as route='unmatched'")
 if not counted("stages_api_graphql_operations_total", operation="query captchaStages", outcome="ok"):
     problems.append("the GraphQL query captchaStages is not counted")
-if not counted("stages_api_tokens_refused_total"):
-    problems.append("no refused token counted")
-if not counted("stages_api_http_request_duration_seconds_bucket", route="/api/v3/stages/captcha/{stage_uuid}/"):
+if not counted("stages_api_tokens_refused_total", reason="missing"):
+    problems.append("the request without a token is not counted as refused (missing)")
+if not counted("stages_api_flow_plans_total", event="started"):
+    problems.append("the executor's flow plan is not counted as started")
+if not counted("stages_api_http_request_duration_seconds_count", route="/api/v3/stages/captcha/{stage_uuid}/"):
     problems.append("no latency histogram for the stage detail route")
 
 if problems:
