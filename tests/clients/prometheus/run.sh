@@ -35,6 +35,8 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
+trap "exit 143" TERM
+trap "exit 130" INT
 
 fail() {
     echo "FAIL: $*" >&2
