@@ -36,6 +36,7 @@ pub fn recorder() -> PrometheusHandle {
                 .install_recorder()
                 .expect("the first metrics recorder of the process");
             describe();
+            zero();
             handle
         })
         .clone()
@@ -79,6 +80,25 @@ fn describe() {
         "stages_api_flow_plans_total",
         "Flow executor plans, by event (started, finished, restarted)."
     );
+}
+
+/// Every series with a closed label set, at zero from the start: the first scrape lists every
+/// family (so `promtool check metrics` sees them all), and `rate`/`increase` count the first
+/// event rather than starting from it.
+fn zero() {
+    counter!("stages_api_db_unavailable_total").increment(0);
+    for kind in ["unique", "conflict"] {
+        counter!("stages_api_write_retries_total", "kind" => kind).increment(0);
+    }
+    for reason in ["missing", "invalid", "forbidden"] {
+        counter!("stages_api_tokens_refused_total", "reason" => reason).increment(0);
+    }
+    for outcome in ["passed", "refused", "failed"] {
+        counter!("stages_api_captcha_verifications_total", "outcome" => outcome).increment(0);
+    }
+    for event in ["started", "finished", "restarted"] {
+        counter!("stages_api_flow_plans_total", "event" => event).increment(0);
+    }
 }
 
 pub fn http_request(route: &'static str, method: &str, status: u16, seconds: f64) {

@@ -455,3 +455,93 @@ async fn concurrent_creates_race_to_one_winner() {
         assert_eq!(first.table_counts().await, [2, 2, 2, 2]);
     }
 }
+
+/// `GET /metrics`: every family from the first scrape (counters with a closed label set at
+/// zero), requests under their route template and never their raw path, GraphQL operations by
+/// root field, refused tokens by reason. The recorder is the process's, shared with the other
+/// tests, so counts are compared before and after rather than taken as they are.
+#[tokio::test]
+async fn metrics_by_route_template() {
+    fn sample(text: &str, series: &str) -> f64 {
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0.0)
+    }
+    let app = spawn(Backend::Sqlite).await;
+    let metrics = || async {
+        let resp = app
+            .send(app.client.get(format!("{}/metrics", app.base)))
+            .await;
+        assert_eq!(resp.status, StatusCode::OK);
+        assert!(
+            resp.headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain; version=0.0.4")
+        );
+        resp.text
+    };
+    let detail = r#"stages_api_http_requests_total{route="/api/v3/stages/captcha/{stage_uuid}/",method="GET",status="200"}"#;
+    let missing = r#"stages_api_tokens_refused_total{reason="missing"}"#;
+    let query =
+        r#"stages_api_graphql_operations_total{operation="query captchaStages",outcome="ok"}"#;
+    let before = metrics().await;
+    // Counters with a closed label set and the pools' gauge are there before any request.
+    for family in [
+        "stages_api_db_connections gauge",
+        "stages_api_db_unavailable_total counter",
+        "stages_api_write_retries_total counter",
+        "stages_api_tokens_refused_total counter",
+        "stages_api_captcha_verifications_total counter",
+        "stages_api_flow_plans_total counter",
+    ] {
+        assert!(before.contains(&format!("# TYPE {family}\n")), "{family}");
+    }
+    for series in [
+        r#"stages_api_write_retries_total{kind="conflict"}"#,
+        r#"stages_api_captcha_verifications_total{outcome="refused"}"#,
+        r#"stages_api_flow_plans_total{event="restarted"}"#,
+        r#"stages_api_db_connections{pool="writer",state="max"}"#,
+    ] {
+        assert!(before.contains(&format!("{series} ")), "{series}");
+    }
+
+    let stage = app.create_stage(&minimal("metrics")).await;
+    let id = stage["pk"].as_str().unwrap();
+    assert_eq!(app.get(&stage_path(id)).await.status, StatusCode::OK);
+    let resp = app
+        .send(app.client.get(format!("{}{}", app.base, stage_path(id))))
+        .await;
+    assert_eq!(resp.status, StatusCode::FORBIDDEN);
+    app.graphql("{ captchaStages { results { id } } }", json!({}))
+        .await;
+    let raw = format!("/api/v3/nowhere/{}/", uuid::Uuid::new_v4());
+    let resp = app.send(app.client.get(format!("{}{raw}", app.base))).await;
+    assert_eq!(resp.status, StatusCode::NOT_FOUND);
+
+    let after = metrics().await;
+    for family in [
+        "stages_api_http_requests_total counter",
+        "stages_api_http_request_duration_seconds histogram",
+        "stages_api_graphql_operations_total counter",
+    ] {
+        assert!(after.contains(&format!("# TYPE {family}\n")), "{family}");
+    }
+    assert!(
+        sample(&after, detail) >= sample(&before, detail) + 1.0,
+        "{after}"
+    );
+    assert!(
+        sample(&after, missing) >= sample(&before, missing) + 1.0,
+        "{after}"
+    );
+    assert!(
+        sample(&after, query) >= sample(&before, query) + 1.0,
+        "{after}"
+    );
+    assert!(after.contains(r#"{route="unmatched",method="GET",status="404"}"#));
+    assert!(after.contains(
+        r#"stages_api_http_request_duration_seconds_bucket{route="/api/v3/stages/captcha/{stage_uuid}/",method="GET",le="0.0005"}"#
+    ));
+    assert!(!after.contains(id) && !after.contains(&raw), "{after}");
+}
