@@ -11,6 +11,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode as PeerStatus, Uri, header};
 use axum::response::{IntoResponse, Response};
 use entity::flow_plan;
+use futures::StreamExt;
 use futures::future::join_all;
 use reqwest::{Method, StatusCode};
 use sea_orm::EntityTrait;
@@ -78,6 +79,8 @@ enum Reply {
     Redirect,
     /// Never answers.
     Hang,
+    /// Sends its headers and the start of a passing body, then nothing more.
+    HangInBody,
 }
 
 /// A call the peer received.
@@ -205,6 +208,13 @@ async fn peer_answer(
         }
         Reply::Redirect => (PeerStatus::FOUND, [(header::LOCATION, "/elsewhere")]).into_response(),
         Reply::Hang => std::future::pending().await,
+        Reply::HangInBody => {
+            let start = futures::stream::once(async {
+                Ok::<_, std::io::Error>(Bytes::from_static(b"{\"success\": true"))
+            });
+            let body = axum::body::Body::from_stream(start.chain(futures::stream::pending()));
+            ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+        }
     }
 }
 
@@ -428,6 +438,18 @@ async fn captcha_flow(
         created.push(stage);
     }
     created
+}
+
+/// A flow of two stages, both bound with `retry`.
+async fn two_stages(app: &TestApp, peer: &Peer, slug: &str) -> Vec<Value> {
+    captcha_flow(
+        app,
+        peer,
+        slug,
+        json!({}),
+        &[("retry", json!({})), ("retry", json!({}))],
+    )
+    .await
 }
 
 /// A flow of one stage bound with `retry`.
@@ -693,6 +715,7 @@ async fn unusable_answers_fail_to_validate() {
             ("oversize", Reply::Oversize),
             ("redirect", Reply::Redirect),
             ("hang", Reply::Hang),
+            ("hang in the body", Reply::HangInBody),
         ] {
             for (stage, slug) in [(&strict, "strict"), (&lenient, "lenient")] {
                 peer.answer(reply.clone());
@@ -947,14 +970,7 @@ async fn unknown_flow_is_not_found() {
 async fn session_cookies_missing_garbage_or_of_another_flow() {
     let peer = Peer::start().await;
     for app in apps().await {
-        let stages = captcha_flow(
-            &app,
-            &peer,
-            "cookies",
-            json!({}),
-            &[("retry", json!({})), ("retry", json!({}))],
-        )
-        .await;
+        let stages = two_stages(&app, &peer, "cookies").await;
         let first = captcha("cookies", "", &stages[0]);
         let second = captcha("cookies", "", &stages[1]);
         for garbage in [
@@ -999,6 +1015,45 @@ async fn session_cookies_missing_garbage_or_of_another_flow() {
     }
 }
 
+/// A binding (or its stage) deleted while a plan holds it is skipped: the next one's challenge,
+/// or the end of the flow.
+#[tokio::test]
+async fn deleted_bindings_are_skipped() {
+    let peer = Peer::start().await;
+    for app in apps().await {
+        let stages = two_stages(&app, &peer, "shrinking").await;
+        let mut browser = Browser::new(&app, "next=%2Fend%2F");
+        expect(
+            &browser.get("shrinking").await,
+            &captcha("shrinking", "next=%2Fend%2F", &stages[0]),
+        );
+        let bindings = app
+            .get(&format!("{BINDINGS}?stage={}", pk(&stages[0])))
+            .await;
+        let binding = pk(&bindings.body["results"][0]);
+        assert_eq!(
+            app.delete(&binding_path(&binding)).await.status,
+            StatusCode::NO_CONTENT
+        );
+        expect(
+            &browser.get("shrinking").await,
+            &captcha("shrinking", "next=%2Fend%2F", &stages[1]),
+        );
+        assert_eq!(
+            app.delete(&stage_path(&pk(&stages[1]))).await.status,
+            StatusCode::NO_CONTENT
+        );
+        expect(
+            &browser.solve("shrinking", &token("t")).await,
+            &redirect("/end/"),
+        );
+        assert!(
+            peer.calls().is_empty(),
+            "no stage was left to check a token"
+        );
+    }
+}
+
 /// A plan idle longer than the plan idle timeout (a setting) is gone: the first stage again.
 #[tokio::test]
 async fn expired_plans_start_anew() {
@@ -1010,14 +1065,7 @@ async fn expired_plans_start_anew() {
     };
     for backend in backends() {
         let app = spawn_with(backend, settings.clone()).await;
-        let stages = captcha_flow(
-            &app,
-            &peer,
-            "idle",
-            json!({}),
-            &[("retry", json!({})), ("retry", json!({}))],
-        )
-        .await;
+        let stages = two_stages(&app, &peer, "idle").await;
         let mut browser = Browser::new(&app, "");
         expect(&browser.get("idle").await, &captcha("idle", "", &stages[0]));
         let passed = browser.solve("idle", &token("t")).await;
@@ -1046,14 +1094,7 @@ async fn two_instances_continue_one_plan() {
     for backend in backends() {
         let a = spawn(backend).await;
         let b = second_instance(&a).await;
-        let stages = captcha_flow(
-            &a,
-            &peer,
-            "shared",
-            json!({}),
-            &[("retry", json!({})), ("retry", json!({}))],
-        )
-        .await;
+        let stages = two_stages(&a, &peer, "shared").await;
         let query = "next=%2Fshared%2F";
         let mut on_a = Browser::new(&a, query);
         expect(
@@ -1095,14 +1136,7 @@ async fn concurrent_responses_advance_a_plan_once() {
         let a = spawn(backend).await;
         let b = second_instance(&a).await;
         one_stage(&a, &peer, "race-last", json!({})).await;
-        let stages = captcha_flow(
-            &a,
-            &peer,
-            "race-two",
-            json!({}),
-            &[("retry", json!({})), ("retry", json!({}))],
-        )
-        .await;
+        let stages = two_stages(&a, &peer, "race-two").await;
         for (slug, ends) in [("race-last", true), ("race-two", false)] {
             let mut browser = Browser::new(&a, "next=%2Fwon%2F");
             browser.get(slug).await;
