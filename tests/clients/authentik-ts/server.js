@@ -48,7 +48,6 @@ export async function startServer(prefix = 'stages-api-node-', env = {}) {
   });
   closeSync(logFd);
   const server = {
-    origin: `http://127.0.0.1:${port}`,
     basePath: `http://127.0.0.1:${port}/api/v3`,
     databaseUrl,
     bootstrapToken,
