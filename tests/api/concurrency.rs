@@ -17,15 +17,6 @@ const SLUG_TAKEN: &str = "Flow with this slug already exists.";
 const NAME_TAKEN: &str = "stage with this name already exists.";
 const NO_STAGE: &str = "No CaptchaStage matches the given query.";
 
-/// SQLite always, PostgreSQL when TEST_DATABASE_URL is set.
-fn backends() -> Vec<Backend> {
-    let mut backends = vec![Backend::Sqlite];
-    if postgres_url().is_some() {
-        backends.push(Backend::Postgres);
-    }
-    backends
-}
-
 async fn two_instances(backend: Backend) -> (TestApp, TestApp) {
     let first = spawn(backend).await;
     let second = second_instance(&first).await;

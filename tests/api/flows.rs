@@ -1679,14 +1679,6 @@ async fn plain_flow_selections_answer_as_the_full_resolvers() {
 // ---------------------------------------------------------------------------------------------
 // Concurrency: two instances on one database
 
-fn backends() -> Vec<Backend> {
-    let mut backends = vec![Backend::Sqlite];
-    if postgres_url().is_some() {
-        backends.push(Backend::Postgres);
-    }
-    backends
-}
-
 /// A flow DELETE racing a binding create into that flow, on two instances: the delete 204, the
 /// create 201 or 400 (the target is gone), never a server error, and no binding outlives its
 /// flow.

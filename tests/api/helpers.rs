@@ -9,6 +9,7 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use stages_api::app::{AppState, service};
 use stages_api::auth::{self, NewToken, Permission};
+use stages_api::config::Settings;
 use stages_api::db::{self, Db};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +43,16 @@ pub async fn apps() -> Vec<TestApp> {
         apps.push(spawn(Backend::Postgres).await);
     }
     apps
+}
+
+/// The backends under test: SQLite, plus PostgreSQL when TEST_DATABASE_URL is set (for tests
+/// that spawn their apps themselves).
+pub fn backends() -> Vec<Backend> {
+    let mut backends = vec![Backend::Sqlite];
+    if std::env::var("TEST_DATABASE_URL").is_ok() {
+        backends.push(Backend::Postgres);
+    }
+    backends
 }
 
 /// What a test's database leaves behind, removed when the test ends: the SQLite file's
@@ -115,10 +126,15 @@ pub async fn fresh_database(backend: Backend) -> (String, Option<Scratch>) {
 }
 
 pub async fn spawn(backend: Backend) -> TestApp {
-    let (url, dir) = fresh_database(backend).await;
+    spawn_with(backend, Settings::default()).await
+}
+
+/// `spawn` with settings of the test's own (short timeouts, trusted proxies).
+pub async fn spawn_with(backend: Backend, settings: Settings) -> TestApp {
+    let (url, scratch) = fresh_database(backend).await;
     let db = db::connect(&url).await.expect("connect");
     db::migrate(&db).await.expect("migrate");
-    spawn_on(backend, url, db, dir).await
+    spawn_on_with(backend, url, db, scratch, settings).await
 }
 
 /// Serves the app over an already migrated database (a second instance shares the first's).
@@ -127,6 +143,17 @@ pub async fn spawn_on(
     database_url: String,
     db: Db,
     scratch: Option<Scratch>,
+) -> TestApp {
+    spawn_on_with(backend, database_url, db, scratch, Settings::default()).await
+}
+
+/// `spawn_on` with settings of the test's own.
+pub async fn spawn_on_with(
+    backend: Backend,
+    database_url: String,
+    db: Db,
+    scratch: Option<Scratch>,
+    settings: Settings,
 ) -> TestApp {
     let token = auth::create_token(
         &db.writer,
@@ -143,7 +170,7 @@ pub async fn spawn_on(
     .to_string();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let router = service(AppState::new(db.clone()));
+    let router = service(AppState::with_settings(db.clone(), settings));
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     TestApp {
         backend,

@@ -6,6 +6,7 @@ mod auth;
 mod bindings;
 mod concurrency;
 mod create;
+mod executor;
 mod faults;
 mod flow_helpers;
 mod flows;

@@ -12,4 +12,4 @@ fi
 
 cd "$suite_dir"
 npm ci --no-audit --no-fund --loglevel=error
-exec node --test "$@" captcha.test.js flows.test.js
+exec node --test "$@" captcha.test.js flows.test.js executor.test.js

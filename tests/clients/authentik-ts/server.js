@@ -25,8 +25,9 @@ function freePort() {
   });
 }
 
-// Starts the binary; resolves once it answers its readiness probe.
-export async function startServer(prefix = 'stages-api-node-') {
+// Starts the binary (`env` adds to its environment, e.g. SITEVERIFY_TIMEOUT); resolves once it
+// answers its readiness probe.
+export async function startServer(prefix = 'stages-api-node-', env = {}) {
   assert.ok(existsSync(binary), `${binary} is missing: run \`cargo build --bins\` first`);
   const workdir = mkdtempSync(join(tmpdir(), prefix));
   const databaseUrl = `sqlite://${join(workdir, 'stages.db')}?mode=rwc`;
@@ -40,6 +41,7 @@ export async function startServer(prefix = 'stages-api-node-') {
       DATABASE_URL: databaseUrl,
       LISTEN_ADDR: `127.0.0.1:${port}`,
       BOOTSTRAP_TOKEN: bootstrapToken,
+      ...env,
     },
     // The server's log goes to a file, shown only when it fails to start.
     stdio: ['ignore', logFd, logFd],
