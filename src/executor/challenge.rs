@@ -70,8 +70,13 @@ pub struct ErrorDetail {
 pub type ResponseErrors = IndexMap<String, Vec<ErrorDetail>>;
 
 pub fn token_error(message: &str, code: &str) -> ResponseErrors {
+    field_error("token", message, code)
+}
+
+/// One error of one field (or `non_field_errors`), as authentik's `ErrorDetail` list.
+pub fn field_error(field: &str, message: &str, code: &str) -> ResponseErrors {
     IndexMap::from([(
-        "token".to_string(),
+        field.to_string(),
         vec![ErrorDetail {
             string: message.to_string(),
             code: code.to_string(),

@@ -25,7 +25,7 @@ use crate::flows::{self, Authentication, DeniedAction, Flow, FlowKey, NO_FLOW};
 use crate::stages::{self, CaptchaStage};
 use challenge::{
     AccessDeniedChallenge, CaptchaChallenge, Challenge, FlowInfo, RedirectChallenge,
-    ResponseErrors, token_error,
+    ResponseErrors, field_error, token_error,
 };
 use plan::Plan;
 use verify::{Verification, Verifier};
@@ -327,7 +327,17 @@ pub async fn show(db: &Db, settings: &Settings, visit: Visit<'_>) -> Result<Outc
 }
 
 /// The `token` of a captcha response, as DRF's CharField reads it.
-fn token(body: &Map<String, Value>) -> Result<String, ResponseErrors> {
+fn token(body: &Value) -> Result<String, ResponseErrors> {
+    // authentik's challenge response serializer refuses a body that is not an object with its
+    // `non_field_errors`, handled as any refused response (`invalid_response_action`).
+    let Value::Object(body) = body else {
+        let code = if body.is_null() { "null" } else { "invalid" };
+        return Err(field_error(
+            crate::error::NON_FIELD_ERRORS,
+            &crate::rest::decode::not_an_object(body),
+            code,
+        ));
+    };
     match body.get("token") {
         None => Err(token_error(crate::object::rules::REQUIRED, "required")),
         Some(Value::Null) => Err(token_error(crate::object::rules::NOT_NULL, "null")),
@@ -346,7 +356,7 @@ pub async fn solve(
     settings: &Settings,
     verifier: &Verifier,
     visit: Visit<'_>,
-    body: Result<Map<String, Value>, ServiceError>,
+    body: Result<Value, ServiceError>,
 ) -> Result<Outcome, ServiceError> {
     let run = Run::start(db, settings, visit).await?;
     let (plan, binding, stage) = match run.current().await? {

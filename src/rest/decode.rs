@@ -12,19 +12,16 @@ use crate::limits::{MAX_JSON_DEPTH, json_nesting_exceeds};
 use crate::object::drf::python_type;
 use crate::stages::Submitted;
 
-/// The body of a write as a JSON object: an empty body counts as `{}`; otherwise it must be
-/// `application/json`, parse, and be an object.
-pub fn json_object(
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Submitted<Map<String, Value>> {
+/// The body of a request as JSON, as DRF's parser reads it: an empty body counts as `{}`;
+/// otherwise it must be `application/json` and parse.
+pub fn json_value(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Submitted<Value> {
     let body = body.map_err(|rejection| match rejection.status() {
         // The guard has read the body already; a rejection here is a broken body.
         StatusCode::PAYLOAD_TOO_LARGE => ServiceError::PayloadTooLarge(0),
         _ => ServiceError::BadRequest(rejection.body_text()),
     })?;
     if body.is_empty() {
-        return Ok(Map::new());
+        return Ok(Value::Object(Map::new()));
     }
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -34,13 +31,28 @@ pub fn json_object(
     if !media_type.eq_ignore_ascii_case("application/json") {
         return Err(ServiceError::UnsupportedMediaType(content_type));
     }
-    match parse_json(&body)? {
+    parse_json(&body)
+}
+
+/// The body of a write as a JSON object ([`json_value`], and an object).
+pub fn json_object(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Submitted<Map<String, Value>> {
+    match json_value(headers, body)? {
         Value::Object(map) => Ok(map),
-        Value::Null => Err(non_field("No data provided")),
-        other => Err(non_field(format!(
+        other => Err(non_field(not_an_object(&other))),
+    }
+}
+
+/// DRF's serializer message for a body that is JSON but not an object.
+pub fn not_an_object(value: &Value) -> String {
+    match value {
+        Value::Null => "No data provided".to_string(),
+        other => format!(
             "Invalid data. Expected a dictionary, but got {}.",
-            python_type(&other)
-        ))),
+            python_type(other)
+        ),
     }
 }
 

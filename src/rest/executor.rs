@@ -163,7 +163,7 @@ pub async fn solve(
     body: Body,
 ) -> Result<Response, ServiceError> {
     let visit = visit(&state, &slug, query, &headers, peer.0);
-    let body = decode::json_object(&headers, body);
+    let body = decode::json_value(&headers, body);
     let outcome = executor::solve(&state.db, &state.settings, &state.verifier, visit, body).await?;
     Ok(respond(&state, outcome))
 }

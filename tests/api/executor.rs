@@ -779,11 +779,10 @@ async fn invalid_response_actions() {
             expect(&resp, &refused(challenge.clone(), message, code));
         }
         assert!(peer.take_calls().is_empty(), "no token, no siteverify call");
-        // A body that is not a JSON object is refused before any call (never a 5xx).
+        // A body that is not JSON is refused before any call (never a 5xx).
         for (content_type, body, status) in [
             ("text/plain", "token=x", StatusCode::UNSUPPORTED_MEDIA_TYPE),
             ("application/json", "{\"token\": ", StatusCode::BAD_REQUEST),
-            ("application/json", "[\"token\"]", StatusCode::BAD_REQUEST),
         ] {
             let builder = browser
                 .request(Method::POST, &browser.path("retry"))
@@ -791,6 +790,27 @@ async fn invalid_response_actions() {
                 .body(body);
             let resp = browser.check(app.send(builder).await);
             assert_eq!(resp.status, status, "{body}: {}", resp.text);
+        }
+        // JSON that is not an object is a refused response, as authentik's serializer refuses
+        // it: the challenge again with `non_field_errors`.
+        for (body, message, code) in [
+            (
+                json!(["token"]),
+                "Invalid data. Expected a dictionary, but got list.",
+                "invalid",
+            ),
+            (
+                json!("token"),
+                "Invalid data. Expected a dictionary, but got str.",
+                "invalid",
+            ),
+            (json!(null), "No data provided", "null"),
+        ] {
+            let resp = browser.post("retry", &body).await;
+            let mut expected = challenge.clone();
+            expected["response_errors"] =
+                json!({"non_field_errors": [{"string": message, "code": code}]});
+            expect(&resp, &expected);
         }
         assert!(peer.take_calls().is_empty());
         // A number is read as text, as DRF's CharField reads it.
