@@ -45,7 +45,7 @@ impl AppState {
 
     pub fn with_settings(db: Db, settings: Settings) -> Self {
         let schema = graphql::build_schema();
-        let sdl = schema.sdl().into();
+        let sdl = graphql::sdl(&schema).into();
         AppState {
             db,
             verifier: Verifier::new(settings.siteverify_timeout),

@@ -216,7 +216,10 @@ fn export_schema() -> Result<(), CliError> {
         std::fs::write(file, text)
             .map_err(|err| CliError::new(format!("cannot write {file}: {err}")))
     };
-    write("schema.graphql", crate::graphql::build_schema().sdl())?;
+    write(
+        "schema.graphql",
+        crate::graphql::sdl(&crate::graphql::build_schema()),
+    )?;
     write("openapi.json", crate::rest::openapi::openapi_json())
 }
 

@@ -6,13 +6,14 @@ mod error;
 mod http;
 mod loaders;
 mod playground;
+mod scalars;
 mod schema;
 mod types;
 
 pub use documents::ParsedQueries;
 pub use http::http_error;
 pub(crate) use http::parse_request;
-pub use schema::{ApiSchema, build_schema};
+pub use schema::{ApiSchema, build_schema, sdl};
 
 use axum::Router;
 use axum::routing::get;

@@ -2,11 +2,12 @@
 //! converts the result. Objects are returned through the plain path (`Plain`), and every object
 //! a response shows is registered with the request's batch loader for the relations below it.
 
-use async_graphql::{Context, EmptySubscription, Object, Schema};
+use async_graphql::{Context, EmptySubscription, Object, SDLExportOptions, Schema};
 use uuid::Uuid;
 
 use super::error::IntoGraphql;
 use super::loaders::Relations;
+use super::scalars::UuidSpecifiedBy;
 use super::types::{CaptchaVerification, PageObject};
 use crate::auth::Principal;
 use crate::bindings::{
@@ -45,9 +46,16 @@ fn relations<'a>(ctx: &Context<'a>) -> &'a Relations {
 /// Builds the schema; needs no database (the SDL export runs without one).
 pub fn build_schema() -> ApiSchema {
     Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+        .register_output_type::<UuidSpecifiedBy>()
         .limit_depth(MAX_GRAPHQL_DEPTH)
         .limit_complexity(MAX_GRAPHQL_OBJECTS)
         .finish()
+}
+
+/// The SDL that `schema.graphql` holds and `GET /graphql/schema.graphql` serves: custom
+/// scalars carry `@specifiedBy`, which codegen tools read.
+pub fn sdl(schema: &ApiSchema) -> String {
+    schema.sdl_with_options(SDLExportOptions::new().include_specified_by())
 }
 
 /// The cost of a paged field: the page object, and `pageSize` times what each item selects

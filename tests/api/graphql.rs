@@ -332,6 +332,28 @@ async fn sdl_is_served_and_checked_in() {
         let block = &served[start..start + served[start..].find("\n}").unwrap()];
         assert!(!block.contains("privateKey"), "{output}");
     }
+    // Every custom scalar says where it is specified, for codegen tools; introspection (which
+    // needs no token) says the same.
+    let rfc4122 = "https://datatracker.ietf.org/doc/html/rfc4122";
+    assert!(
+        served.contains(&format!("scalar UUID @specifiedBy(url: \"{rfc4122}\")\n")),
+        "UUID has @specifiedBy"
+    );
+    for scalar in served.lines().filter(|line| line.starts_with("scalar ")) {
+        assert!(scalar.contains(" @specifiedBy(url: \"https://"), "{scalar}");
+    }
+    let body = app
+        .graphql_as(
+            None,
+            r#"{ __type(name: "UUID") { kind specifiedByURL } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["__type"],
+        json!({"kind": "SCALAR", "specifiedByURL": rfc4122}),
+        "{body}"
+    );
     // The playground page needs no token.
     let page = app
         .client

@@ -1,7 +1,11 @@
 // GraphiQL at GET /graphql in Debian's headless Chromium with every request to another host
-// blocked: the page must load from the binary alone, take an Authorization header in its
-// Headers editor, and run a createCaptchaStage mutation typed into its editor.
+// blocked: the page must load from the binary alone and be ready without a token (schema and
+// docs loaded, no error, the Headers editor holding an Authorization template, the hint whole at
+// 1280, 1024 and 768 px), then take a token in its Headers editor and run a createCaptchaStage
+// mutation typed into its editor. Screenshots go to a temporary folder, printed as a diagnostic.
 import assert from "node:assert/strict";
+import { mkdtempSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { after, before, test } from "node:test";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -18,7 +22,9 @@ const CHROMIUM_ARGS = [
   "--disable-component-update",
   "--disable-sync",
 ];
-const SCREENSHOT = join(import.meta.dirname, "graphiql.png");
+const HEADERS_TEMPLATE = { Authorization: "Bearer <paste your token>" };
+const WIDTHS = [1280, 1024, 768];
+const SHOTS = mkdtempSync(join(tmpdir(), "graphiql-shots-"));
 
 let service;
 let browser;
@@ -37,35 +43,22 @@ after(async () => {
   await service?.stop();
 });
 
+
 /** The text of the CodeMirror 5 editor inside `selector`. */
 function editorText(page, selector) {
   return page.locator(`${selector} .CodeMirror`).first().evaluate((el) => el.CodeMirror.getValue());
 }
 
-test("the assets are the binary's, with content types and a cache header", async () => {
-  const pageResponse = await fetch(`${service.origin}/graphql`);
-  assert.equal(pageResponse.status, 200);
-  assert.match(pageResponse.headers.get("content-type"), /^text\/html/);
-  const html = await pageResponse.text();
-  assert.match(html, /<title>stages-api GraphQL<\/title>/);
-  const links = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]);
-  // The favicon is an inline `data:,`: no request at all.
-  const assets = links.filter((link) => link !== "data:,");
-  assert.ok(assets.length >= 4, `assets: ${assets}`);
-  for (const asset of assets) {
-    assert.match(asset, /^\/graphql\/assets\//, "the page links only to its own assets");
-    const response = await fetch(`${service.origin}${asset}`);
-    assert.equal(response.status, 200, asset);
-    const type = asset.endsWith(".css") ? /^text\/css/ : /^text\/javascript/;
-    assert.match(response.headers.get("content-type"), type, asset);
-    assert.match(response.headers.get("cache-control") ?? "", /max-age=\d+/, asset);
-    assert.ok((await response.arrayBuffer()).byteLength > 1000, asset);
-  }
-  assert.equal((await fetch(`${service.origin}/graphql/assets/nothing.js`)).status, 404);
-});
+const HEADERS_EDITOR = ".graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror";
 
-test("GraphiQL runs createCaptchaStage offline with the token from its Headers editor", async () => {
-  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+/**
+ * GET /graphql in a context of its own `width` px wide, every request to another host blocked.
+ * Answers the page, GraphiQL's first introspection response, and `close`, which closes the
+ * context and asserts that nothing was asked of another host, no request failed and no script
+ * threw.
+ */
+async function openPlayground(width) {
+  const context = await browser.newContext({ viewport: { width, height: 800 } });
   const page = await context.newPage();
   const foreign = [];
   const failed = [];
@@ -85,43 +78,171 @@ test("GraphiQL runs createCaptchaStage offline with the token from its Headers e
   const pageErrors = [];
   page.on("pageerror", (error) => pageErrors.push(error.message));
 
+  const introspection = page.waitForResponse(
+    (r) => r.request().method() === "POST" && r.request().postData()?.includes("__schema"),
+  );
   const response = await page.goto(`${service.origin}/graphql`);
   assert.equal(response.status(), 200);
   assert.equal(await page.title(), "stages-api GraphQL");
   await page.locator(".graphiql-container").waitFor();
   await page.locator(".graphiql-query-editor .CodeMirror").waitFor();
 
-  // The token, typed into the Headers editor.
+  const close = async () => {
+    await context.close();
+    assert.deepEqual(foreign, [], "no request to another host was even attempted");
+    assert.deepEqual(failed, [], "no request failed");
+    assert.deepEqual(pageErrors, [], "no script error on the page");
+  };
+  return { page, introspection: await introspection, close };
+}
+
+/** Every string that the page's localStorage holds, keys and values. */
+function storedText(page) {
+  return page.evaluate(() => JSON.stringify(Object.entries(localStorage)));
+}
+
+test("the assets are the binary's, with content types and a cache header", async () => {
+  const pageResponse = await fetch(`${service.origin}/graphql`);
+  assert.equal(pageResponse.status, 200);
+  assert.match(pageResponse.headers.get("content-type"), /^text\/html/);
+  const html = await pageResponse.text();
+  assert.match(html, /<title>stages-api GraphQL<\/title>/);
+  // What the page loads: its scripts and styles (the hint's link to the SDL is not loaded).
+  const links = [...html.matchAll(/<(?:script|link)\b[^>]*\b(?:src|href)="([^"]+)"/g)].map((m) => m[1]);
+  // The favicon is an inline `data:,`: no request at all.
+  const assets = links.filter((link) => link !== "data:,");
+  assert.ok(assets.length >= 4, `assets: ${assets}`);
+  for (const asset of assets) {
+    assert.match(asset, /^\/graphql\/assets\//, "the page links only to its own assets");
+    const response = await fetch(`${service.origin}${asset}`);
+    assert.equal(response.status, 200, asset);
+    const type = asset.endsWith(".css") ? /^text\/css/ : /^text\/javascript/;
+    assert.match(response.headers.get("content-type"), type, asset);
+    assert.match(response.headers.get("cache-control") ?? "", /max-age=\d+/, asset);
+    assert.ok((await response.arrayBuffer()).byteLength > 1000, asset);
+  }
+  assert.equal((await fetch(`${service.origin}/graphql/assets/nothing.js`)).status, 404);
+  // Every other link on the page is the service's own and answers.
+  for (const [, href] of html.matchAll(/<a\b[^>]*\bhref="([^"]+)"/g)) {
+    assert.match(href, /^\/[^/]/, href);
+    assert.equal((await fetch(`${service.origin}${href}`)).status, 200, href);
+  }
+});
+
+test("GraphiQL is ready on load without a token, its hint whole at 1280, 1024 and 768 px", async (t) => {
+  for (const width of WIDTHS) {
+    const at = `${width} px`;
+    const { page, introspection, close } = await openPlayground(width);
+
+    // GraphiQL introspects on load with the template in its Headers: the schema needs no token.
+    assert.equal(introspection.status(), 200, at);
+    const introspected = await introspection.json();
+    assert.equal(introspected.errors, undefined, `${at}: ${JSON.stringify(introspected.errors)}`);
+    assert.equal(introspected.data.__schema.queryType.name, "Query", at);
+    assert.equal(introspected.data.__schema.mutationType.name, "Mutation", at);
+    const introspectionHeaders = await introspection.request().allHeaders();
+    assert.equal(introspectionHeaders.authorization, HEADERS_TEMPLATE.Authorization, at);
+
+    // The Headers editor is open and holds the Authorization template, wrapped to its width.
+    const headers = page.locator(HEADERS_EDITOR);
+    assert.ok(await headers.isVisible(), `${at}: the Headers editor is open`);
+    const template = await headers.evaluate((el) => el.CodeMirror.getValue());
+    assert.deepEqual(JSON.parse(template), HEADERS_TEMPLATE, at);
+    const scroll = await headers.evaluate((el) => el.CodeMirror.getScrollInfo());
+    assert.ok(scroll.width <= scroll.clientWidth, `${at}: the template fits its editor ${JSON.stringify(scroll)}`);
+
+    // The hint: on screen, whole, not covered, and the page does not scroll sideways.
+    const hint = page.locator("#hint");
+    assert.ok(await hint.isVisible(), at);
+    assert.match(await hint.innerText(), /<paste your token>/, at);
+    const layout = await hint.evaluate((el) => {
+      const box = (node) => {
+        const { left, top, right, bottom } = node.getBoundingClientRect();
+        return { left, top, right, bottom };
+      };
+      const whole = box(el);
+      return {
+        boxes: [whole, ...[...el.querySelectorAll("*")].map(box)],
+        scrollWidth: el.scrollWidth,
+        clientWidth: el.clientWidth,
+        scrollHeight: el.scrollHeight,
+        clientHeight: el.clientHeight,
+        onTop: el.contains(document.elementFromPoint((whole.left + whole.right) / 2, (whole.top + whole.bottom) / 2)),
+        pageWidth: document.documentElement.scrollWidth,
+        viewport: { width: innerWidth, height: innerHeight },
+      };
+    });
+    const { viewport } = layout;
+    for (const box of layout.boxes) {
+      assert.ok(
+        box.left >= 0 && box.top >= 0 && box.right <= viewport.width && box.bottom <= viewport.height,
+        `${at}: ${JSON.stringify(box)} is inside the ${viewport.width}x${viewport.height} viewport`,
+      );
+    }
+    assert.ok(layout.scrollWidth <= layout.clientWidth, `${at}: the hint is not clipped sideways`);
+    assert.ok(layout.scrollHeight <= layout.clientHeight, `${at}: the hint is not clipped below`);
+    assert.ok(layout.onTop, `${at}: nothing covers the hint`);
+    assert.ok(layout.pageWidth <= viewport.width, `${at}: the page does not scroll sideways`);
+
+    // What a person sees on load, then with the documentation explorer open.
+    const shots = [join(SHOTS, `graphiql-load-${width}.png`), join(SHOTS, `graphiql-docs-${width}.png`)];
+    await page.screenshot({ path: shots[0] });
+
+    // The documentation explorer shows the root types: the schema is loaded.
+    await page.getByRole("button", { name: "Show Documentation Explorer" }).click();
+    const docs = page.locator(".graphiql-doc-explorer");
+    await docs.getByText("Query", { exact: true }).waitFor();
+    await docs.getByText("Mutation", { exact: true }).waitFor();
+
+    // No error anywhere: the result pane is empty (a failed schema fetch would show there).
+    assert.equal(await editorText(page, ".graphiql-response"), "", at);
+    assert.doesNotMatch(await page.locator("body").innerText(), /UNAUTHENTICATED|Error fetching/i, at);
+
+    await page.screenshot({ path: shots[1] });
+    for (const shot of shots) assert.ok(statSync(shot).size > 1000, `${shot} has content`);
+    await close();
+  }
+  t.diagnostic(`screenshots: ${SHOTS}`);
+});
+
+test("a token that an earlier page saved in localStorage is forgotten on load", async () => {
+  const { page, close } = await openPlayground(1280);
+  const leaked = `Bearer leaked-${Date.now().toString(36)}`;
+  await page.evaluate((authorization) => {
+    const headers = JSON.stringify({ Authorization: authorization });
+    localStorage.setItem("graphiql:headers", headers);
+    const query = "query Stages { captchaStages { pagination { count } } }";
+    const tab = { id: "t1", title: "Stages", query, variables: null, headers, operationName: "Stages", response: null };
+    localStorage.setItem("graphiql:tabState", JSON.stringify({ activeTabIndex: 0, tabs: [tab] }));
+    const item = { query, variables: null, headers, operationName: "Stages" };
+    localStorage.setItem("graphiql:queries", JSON.stringify({ queries: [item] }));
+    localStorage.setItem("graphiql:favorites", JSON.stringify({ favorites: [{ ...item, favorite: true }] }));
+  }, leaked);
+  await page.reload();
+  await page.locator(HEADERS_EDITOR).waitFor();
+  const headers = await page.locator(HEADERS_EDITOR).evaluate((el) => el.CodeMirror.getValue());
+  assert.deepEqual(JSON.parse(headers), HEADERS_TEMPLATE);
+  const stored = await storedText(page);
+  assert.doesNotMatch(stored, /leaked-/);
+  // The history is still there, its headers the template.
+  const history = await page.evaluate(() => JSON.parse(localStorage.getItem("graphiql:queries")));
+  assert.equal(history.queries.length, 1);
+  assert.deepEqual(JSON.parse(history.queries[0].headers), HEADERS_TEMPLATE);
+  await close();
+});
+
+test("GraphiQL runs createCaptchaStage offline with the token from its Headers editor", async (t) => {
+  const { page, close } = await openPlayground(1280);
+
+  // The token, typed over the template in the Headers editor.
   await page.getByRole("button", { name: "Headers", exact: true }).click();
-  const headersEditor = page.locator(".graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror");
+  const headersEditor = page.locator(HEADERS_EDITOR);
   await headersEditor.click();
   await page.keyboard.press("ControlOrMeta+A");
   await page.keyboard.press("Backspace");
   await page.keyboard.type(`{"Authorization": "Bearer ${service.token}"}`);
   const headersText = await headersEditor.evaluate((el) => el.CodeMirror.getValue());
   assert.deepEqual(JSON.parse(headersText), { Authorization: `Bearer ${service.token}` });
-
-  // GraphiQL takes an edit into its tab state after a short debounce, and only then does
-  // "Re-fetch GraphQL schema" see it: wait until the tab state it persists has the token.
-  await page.waitForFunction((authorization) => {
-    const state = JSON.parse(localStorage.getItem("graphiql:tabState") ?? "null");
-    return state?.tabs[state.activeTabIndex]?.headers?.includes(authorization);
-  }, `Bearer ${service.token}`);
-
-  // With the token, GraphiQL's own introspection query passes the depth and complexity caps:
-  // re-fetch the schema and see its root types in the documentation explorer.
-  const [introspection] = await Promise.all([
-    page.waitForResponse((r) => r.request().method() === "POST" &&
-      r.request().postData()?.includes("__schema")),
-    page.getByRole("button", { name: "Re-fetch GraphQL schema" }).click(),
-  ]);
-  const introspected = await introspection.json();
-  assert.equal(introspected.errors, undefined, JSON.stringify(introspected.errors));
-  assert.equal(introspected.data.__schema.mutationType.name, "Mutation");
-  await page.getByRole("button", { name: "Show Documentation Explorer" }).click();
-  const docs = page.locator(".graphiql-doc-explorer");
-  await docs.getByText("Mutation", { exact: true }).waitFor();
-  await docs.getByText("Query", { exact: true }).waitFor();
 
   // The mutation, typed into the query editor.
   const name = `graphiql-${Date.now().toString(36)}`;
@@ -161,12 +282,17 @@ test("GraphiQL runs createCaptchaStage offline with the token from its Headers e
   assert.equal(stage.name, name);
   assert.equal(stage.publicKey, "pub");
 
-  await page.screenshot({ path: SCREENSHOT });
-  await context.close();
+  // GraphiQL keeps its history and (after a debounce) its tabs in localStorage: the mutation,
+  // never the token.
+  await page.waitForFunction(() =>
+    ["graphiql:tabState", "graphiql:queries"].every((key) => localStorage.getItem(key)?.includes("createCaptchaStage")),
+  );
+  assert.ok(!(await storedText(page)).includes(service.token), "the token is not in localStorage");
 
-  assert.deepEqual(foreign, [], "no request to another host was even attempted");
-  assert.deepEqual(failed, [], "no request failed");
-  assert.deepEqual(pageErrors, [], "no script error on the page");
+  const shot = join(SHOTS, "graphiql-mutation.png");
+  await page.screenshot({ path: shot });
+  t.diagnostic(`screenshot: ${shot}`);
+  await close();
 
   // The stage is there for REST too.
   const rest = await fetch(`${service.origin}/api/v3/stages/captcha/${stage.id}/`, {

@@ -75,6 +75,11 @@ def test_served_sdl_is_the_checked_in_schema(service):
     assert served == SCHEMA_FILE.read_text()
 
 
+# Also ask for each scalar's specifiedByURL (gql leaves it out by default): the SDL has
+# `@specifiedBy` on UUID, and introspection must say the same.
+INTROSPECTION_ARGS = {"specified_by_url": True}
+
+
 def test_introspection_matches_checked_in_schema(service):
     """gql's own introspection query (an authenticated caller) passes the depth and complexity
     caps and describes the checked-in schema."""
@@ -83,7 +88,11 @@ def test_introspection_matches_checked_in_schema(service):
         headers={"Authorization": f"Bearer {service.token}"},
         timeout=30,
     )
-    with Client(transport=transport, fetch_schema_from_transport=True) as session:
+    with Client(
+        transport=transport,
+        fetch_schema_from_transport=True,
+        introspection_args=INTROSPECTION_ARGS,
+    ) as session:
         introspected = session.client.schema
     checked_in = build_schema(SCHEMA_FILE.read_text())
     assert print_schema(lexicographic_sort_schema(introspected)) == print_schema(
@@ -95,7 +104,11 @@ def test_introspection_needs_no_token_but_operations_do(service):
     """The SDL is public (GET /graphql/schema.graphql), so introspection answers without a token,
     and gql can build its schema from it; every operation still needs one."""
     transport = RequestsHTTPTransport(url=f"{service.base_url}/graphql", timeout=30)
-    with Client(transport=transport, fetch_schema_from_transport=True) as session:
+    with Client(
+        transport=transport,
+        fetch_schema_from_transport=True,
+        introspection_args=INTROSPECTION_ARGS,
+    ) as session:
         introspected = session.client.schema
         with pytest.raises(TransportQueryError) as info:
             session.execute(gql("{ captchaStages { pagination { count } } }"))
