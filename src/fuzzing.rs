@@ -6,15 +6,19 @@
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, header};
 use sea_orm::DatabaseBackend;
-use serde_json::{Map, Value};
 
-use crate::bindings::{self, BindingFilter, FlowStageBindingChanges, FlowStageBindingInput};
-use crate::error::{FieldErrors, ServiceError};
+use crate::bindings::{
+    self, BindingFilter, FlowStageBindingChanges as BindingChanges,
+    FlowStageBindingInput as BindingInput,
+};
+use crate::error::ServiceError;
 use crate::flows::{self, FlowChanges, FlowFilter, FlowInput};
 use crate::object::WriteMode;
 use crate::pagination::PageRequest;
 use crate::rest::{Params, decode};
-use crate::stages::{self, CaptchaStageChanges, CaptchaStageInput, StageFilter};
+use crate::stages::{
+    self, CaptchaStageChanges as StageChanges, CaptchaStageInput as StageInput, StageFilter,
+};
 
 const MODES: [WriteMode; 3] = [WriteMode::Create, WriteMode::Replace, WriteMode::Patch];
 
@@ -23,9 +27,9 @@ const MODES: [WriteMode; 3] = [WriteMode::Create, WriteMode::Replace, WriteMode:
 pub fn rest_body(content_type: &str, body: &[u8]) -> Result<(), ServiceError> {
     let headers = content_type_header(content_type);
     let bytes = || Ok(Bytes::copy_from_slice(body));
-    let stage = decode::input(&headers, bytes(), CaptchaStageInput::from_json)?;
+    let stage = decode::input(&headers, bytes(), StageInput::from_json)?;
     let flow = decode::input(&headers, bytes(), FlowInput::from_json)?;
-    let binding = decode::input(&headers, bytes(), FlowStageBindingInput::from_json)?;
+    let binding = decode::input(&headers, bytes(), BindingInput::from_json)?;
     let mut first = None;
     for mode in MODES {
         let _ = flow.check(mode);
@@ -37,52 +41,29 @@ pub fn rest_body(content_type: &str, body: &[u8]) -> Result<(), ServiceError> {
     first.map_or(Ok(()), Err)
 }
 
-/// A captcha stage's REST write body read and checked as a `mode` write checks it: the values
-/// the write would store.
-pub fn stage_write(
-    content_type: &str,
-    body: &[u8],
-    mode: WriteMode,
-) -> Result<CaptchaStageChanges, ServiceError> {
-    write(content_type, body, CaptchaStageInput::from_json, |input| {
-        input.check(mode)
-    })
+/// What a write body decodes to: the checked values a write would store, or the refusal.
+pub type Decoded<C> = Result<C, ServiceError>;
+
+/// `name(content_type, body, mode)`: a REST write body read as `Input` reads it and checked
+/// as a `mode` write checks it.
+macro_rules! write_decoders {
+    ($($(#[$doc:meta])* $name:ident: $input:ident => $changes:ident;)*) => {$(
+        $(#[$doc])*
+        pub fn $name(content_type: &str, body: &[u8], mode: WriteMode) -> Decoded<$changes> {
+            let headers = content_type_header(content_type);
+            let input = decode::input(&headers, Ok(Bytes::copy_from_slice(body)), $input::from_json)?;
+            input.check(mode).map_err(ServiceError::Validation)
+        }
+    )*};
 }
 
-/// A flow's REST write body read and checked as a `mode` write checks it.
-pub fn flow_write(
-    content_type: &str,
-    body: &[u8],
-    mode: WriteMode,
-) -> Result<FlowChanges, ServiceError> {
-    write(content_type, body, FlowInput::from_json, |input| {
-        input.check(mode)
-    })
-}
-
-/// A binding's REST write body read and checked as a `mode` write checks it.
-pub fn binding_write(
-    content_type: &str,
-    body: &[u8],
-    mode: WriteMode,
-) -> Result<FlowStageBindingChanges, ServiceError> {
-    write(
-        content_type,
-        body,
-        FlowStageBindingInput::from_json,
-        |input| input.check(mode),
-    )
-}
-
-fn write<I, C>(
-    content_type: &str,
-    body: &[u8],
-    read: fn(&Map<String, Value>) -> I,
-    check: impl FnOnce(&I) -> Result<C, FieldErrors>,
-) -> Result<C, ServiceError> {
-    let headers = content_type_header(content_type);
-    let input = decode::input(&headers, Ok(Bytes::copy_from_slice(body)), read)?;
-    check(&input).map_err(ServiceError::Validation)
+write_decoders! {
+    /// A captcha stage's write body: the values the write would store, or the refusal.
+    stage_write: StageInput => StageChanges;
+    /// A flow's write body: the values the write would store, or the refusal.
+    flow_write: FlowInput => FlowChanges;
+    /// A binding's write body: the values the write would store, or the refusal.
+    binding_write: BindingInput => BindingChanges;
 }
 
 /// The headers of a request that sent `content_type` (none when it is no valid header value).

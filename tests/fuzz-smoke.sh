@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Fuzz smoke (docs/fuzzing.md): builds the cargo-fuzz targets in fuzz/ (unoptimized: --dev
-# builds several times faster than a release build) and runs each one for FUZZ_SECONDS seconds
-# (45 by default), starting from its seeds; fails on the first crash, whose input lands in
-# fuzz/artifacts/<target>/. Installs cargo-fuzz when it is missing. FUZZ_TARGET_DIR puts the
-# build elsewhere than fuzz/target (to keep it between clones).
+# builds several times faster than a release build) and runs every target for FUZZ_SECONDS
+# seconds (45 by default), side by side, each from its seeds; fails on a crash, whose input
+# lands in fuzz/artifacts/<target>/. Installs cargo-fuzz when it is missing. FUZZ_TARGET_DIR
+# puts the build elsewhere than fuzz/target (to keep it between clones).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,17 +23,28 @@ if [ -n "${FUZZ_TARGET_DIR:-}" ]; then
 fi
 cargo fuzz build "${build[@]}"
 
+# The targets run side by side (libFuzzer uses one core each); the smoke waits for all of them.
+runs=()
+trap 'for run in "${runs[@]}"; do kill "${run%%:*}" 2>/dev/null || true; done' EXIT
 for target in $(cargo fuzz list); do
     echo "-- fuzzing $target for ${seconds}s"
-    corpus="$PWD/fuzz/corpus/$target"
-    mkdir -p "$corpus"
-    if ! cargo fuzz run "${build[@]}" "$target" "$corpus" "$PWD/fuzz/seeds/$target" -- \
+    mkdir -p "fuzz/corpus/$target"
+    cargo fuzz run "${build[@]}" "$target" "$PWD/fuzz/corpus/$target" "$PWD/fuzz/seeds/$target" -- \
         -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -print_final_stats=1 \
-        2>"fuzz/$target.log"; then
+        >"fuzz/$target.log" 2>&1 &
+    runs+=("$!:$target")
+done
+crashed=0
+for run in "${runs[@]}"; do
+    target="${run#*:}"
+    if wait "${run%%:*}"; then
+        echo "-- $target: $(grep -E '^Done' "fuzz/$target.log" || echo 'done')"
+    else
         tail -n 60 "fuzz/$target.log" >&2
         echo "!! $target crashed: the input is in fuzz/artifacts/$target/ (docs/fuzzing.md)" >&2
-        exit 1
+        crashed=1
     fi
-    grep -E '^(Done|stat::number_of_executed_units|#[0-9]+.*DONE)' "fuzz/$target.log" || true
 done
+runs=()
+[ "$crashed" = 0 ] || exit 1
 echo "-- fuzz smoke: every target ran ${seconds}s without a crash"

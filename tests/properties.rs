@@ -328,16 +328,8 @@ fn expected<T: Clone>(sent: &Sent<T>) -> Option<T> {
     sent.as_ref().map(|(_, value)| value.clone())
 }
 
-/// A JSON object of the sent fields, with read-only and unknown keys (ignored) beside them.
-fn body(fields: &[(&str, Option<&Value>)], ignored: &Map<String, Value>) -> Vec<u8> {
-    let mut map = ignored.clone();
-    for (key, value) in fields {
-        match value {
-            Some(value) => map.insert(key.to_string(), (*value).clone()),
-            None => map.remove(*key),
-        };
-    }
-    serde_json::to_vec(&Value::Object(map)).expect("serializes")
+fn json_of<T>(sent: &Sent<T>) -> Option<&Value> {
+    sent.as_ref().map(|(value, _)| value)
 }
 
 fn ignored_keys() -> impl Strategy<Value = Map<String, Value>> {
@@ -356,23 +348,47 @@ fn ignored_keys() -> impl Strategy<Value = Map<String, Value>> {
     })
 }
 
-/// What a write in `mode` must answer when `missing` required keys were not sent: every one of
-/// them `This field is required.` (create and replace), nothing (patch).
-fn missing_required(mode: WriteMode, missing: &[&str]) -> Option<FieldErrors> {
-    (mode != WriteMode::Patch && !missing.is_empty()).then(|| {
-        missing
-            .iter()
-            .map(|name| (name.to_string(), ErrorTree::message(REQUIRED)))
-            .collect()
-    })
-}
+/// One key of a generated write: its name, the JSON sent (`None`: left out), whether it is
+/// required.
+type Key<'a> = (&'static str, Option<&'a Value>, bool);
 
-fn names_of_absent(fields: &[(&'static str, bool)]) -> Vec<&'static str> {
-    fields
+/// Sends `keys` (with read-only and unknown keys beside them, which are ignored) in every mode:
+/// a key left out is `This field is required.` on create and replace when it is required;
+/// otherwise the checked values go to `compare`.
+fn round_trip<C>(
+    keys: &[Key],
+    ignored: &Map<String, Value>,
+    write: fn(&str, &[u8], WriteMode) -> Result<C, ServiceError>,
+    compare: impl Fn(C) -> Result<(), TestCaseError>,
+) -> Result<(), TestCaseError> {
+    let mut map = ignored.clone();
+    for (key, value, _) in keys {
+        match value {
+            Some(value) => map.insert(key.to_string(), (*value).clone()),
+            None => map.remove(*key),
+        };
+    }
+    let body = serde_json::to_vec(&Value::Object(map)).expect("serializes");
+    let missing: FieldErrors = keys
         .iter()
-        .filter(|(_, sent)| !sent)
-        .map(|(name, _)| *name)
-        .collect()
+        .filter(|(_, value, required)| *required && value.is_none())
+        .map(|(key, _, _)| (key.to_string(), ErrorTree::message(REQUIRED)))
+        .collect();
+    for mode in MODES {
+        match write(JSON, &body, mode) {
+            Err(ServiceError::Validation(errors))
+                if mode != WriteMode::Patch && !missing.is_empty() =>
+            {
+                prop_assert_eq!(&errors, &missing);
+            }
+            Ok(changes) if mode == WriteMode::Patch || missing.is_empty() => compare(changes)?,
+            other => {
+                let other = other.map(|_| "the checked values");
+                prop_assert!(false, "{mode:?}: {other:?}, {} missing", missing.len());
+            }
+        }
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -529,28 +545,20 @@ struct FlowSetCase {
 
 impl FlowSetCase {
     fn json(&self) -> Value {
-        let mut map = Map::new();
-        map.insert("name".into(), self.name.0.clone());
-        map.insert("slug".into(), self.slug.0.clone());
-        map.insert("title".into(), self.title.0.clone());
-        map.insert("designation".into(), self.designation.0.clone());
-        for (key, sent) in [
-            (
-                "policy_engine_mode",
-                &self.policy_engine_mode.as_ref().map(|s| &s.0),
-            ),
-            (
-                "compatibility_mode",
-                &self.compatibility_mode.as_ref().map(|s| &s.0),
-            ),
-            ("layout", &self.layout.as_ref().map(|s| &s.0)),
-            ("denied_action", &self.denied_action.as_ref().map(|s| &s.0)),
-        ] {
-            if let Some(value) = sent {
-                map.insert(key.into(), (*value).clone());
-            }
-        }
-        Value::Object(map)
+        let keys = [
+            ("name", Some(&self.name.0)),
+            ("slug", Some(&self.slug.0)),
+            ("title", Some(&self.title.0)),
+            ("designation", Some(&self.designation.0)),
+            ("policy_engine_mode", json_of(&self.policy_engine_mode)),
+            ("compatibility_mode", json_of(&self.compatibility_mode)),
+            ("layout", json_of(&self.layout)),
+            ("denied_action", json_of(&self.denied_action)),
+        ];
+        let sent = keys
+            .into_iter()
+            .filter_map(|(key, value)| Some((key.to_string(), value?.clone())));
+        Value::Object(sent.collect())
     }
 }
 
@@ -609,33 +617,19 @@ proptest! {
         ignored in ignored_keys(),
     ) {
         let flow_set_json = flow_set.as_ref().map(|items| Value::Array(items.iter().map(FlowSetCase::json).collect()));
-        let sent = body(
-            &[
-                ("name", name.as_ref().map(|s| &s.0)),
-                ("public_key", public_key.as_ref().map(|s| &s.0)),
-                ("private_key", private_key.as_ref().map(|s| &s.0)),
-                ("js_url", js_url.as_ref().map(|s| &s.0)),
-                ("api_url", api_url.as_ref().map(|s| &s.0)),
-                ("interactive", interactive.as_ref().map(|s| &s.0)),
-                ("score_min_threshold", score_min_threshold.as_ref().map(|s| &s.0)),
-                ("score_max_threshold", score_max_threshold.as_ref().map(|s| &s.0)),
-                ("error_on_invalid_score", error_on_invalid_score.as_ref().map(|s| &s.0)),
-                ("flow_set", flow_set_json.as_ref()),
-            ],
-            &ignored,
-        );
-        let missing = names_of_absent(&[
-            ("name", name.is_some()),
-            ("public_key", public_key.is_some()),
-            ("private_key", private_key.is_some()),
-        ]);
-        for mode in MODES {
-            let answer = fuzzing::stage_write(JSON, &sent, mode);
-            if let Some(errors) = missing_required(mode, &missing) {
-                prop_assert_eq!(answer.err().map(validation), Some(errors));
-                continue;
-            }
-            let changes = answer.map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+        let keys = [
+            ("name", json_of(&name), true),
+            ("flow_set", flow_set_json.as_ref(), false),
+            ("public_key", json_of(&public_key), true),
+            ("private_key", json_of(&private_key), true),
+            ("js_url", json_of(&js_url), false),
+            ("api_url", json_of(&api_url), false),
+            ("interactive", json_of(&interactive), false),
+            ("score_min_threshold", json_of(&score_min_threshold), false),
+            ("score_max_threshold", json_of(&score_max_threshold), false),
+            ("error_on_invalid_score", json_of(&error_on_invalid_score), false),
+        ];
+        round_trip(&keys, &ignored, fuzzing::stage_write, |changes| {
             prop_assert_eq!(changes.name, expected(&name));
             prop_assert_eq!(changes.public_key, expected(&public_key));
             prop_assert_eq!(
@@ -660,7 +654,8 @@ proptest! {
                 prop_assert_eq!(item.layout, expected(&case.layout));
                 prop_assert_eq!(item.denied_action, expected(&case.denied_action));
             }
-        }
+            Ok(())
+        })?;
     }
 
     /// A generated flow write decodes to the values sent, in every mode.
@@ -677,33 +672,18 @@ proptest! {
         authentication in sometimes(choice_field::<Authentication>()),
         ignored in ignored_keys(),
     ) {
-        let sent = body(
-            &[
-                ("name", name.as_ref().map(|s| &s.0)),
-                ("slug", slug.as_ref().map(|s| &s.0)),
-                ("title", title.as_ref().map(|s| &s.0)),
-                ("designation", designation.as_ref().map(|s| &s.0)),
-                ("policy_engine_mode", policy_engine_mode.as_ref().map(|s| &s.0)),
-                ("compatibility_mode", compatibility_mode.as_ref().map(|s| &s.0)),
-                ("layout", layout.as_ref().map(|s| &s.0)),
-                ("denied_action", denied_action.as_ref().map(|s| &s.0)),
-                ("authentication", authentication.as_ref().map(|s| &s.0)),
-            ],
-            &ignored,
-        );
-        let missing = names_of_absent(&[
-            ("name", name.is_some()),
-            ("slug", slug.is_some()),
-            ("title", title.is_some()),
-            ("designation", designation.is_some()),
-        ]);
-        for mode in MODES {
-            let answer = fuzzing::flow_write(JSON, &sent, mode);
-            if let Some(errors) = missing_required(mode, &missing) {
-                prop_assert_eq!(answer.err().map(validation), Some(errors));
-                continue;
-            }
-            let changes = answer.map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+        let keys = [
+            ("name", json_of(&name), true),
+            ("slug", json_of(&slug), true),
+            ("title", json_of(&title), true),
+            ("designation", json_of(&designation), true),
+            ("policy_engine_mode", json_of(&policy_engine_mode), false),
+            ("compatibility_mode", json_of(&compatibility_mode), false),
+            ("layout", json_of(&layout), false),
+            ("denied_action", json_of(&denied_action), false),
+            ("authentication", json_of(&authentication), false),
+        ];
+        round_trip(&keys, &ignored, fuzzing::flow_write, |changes| {
             prop_assert_eq!(changes.name, expected(&name));
             prop_assert_eq!(changes.slug, expected(&slug));
             prop_assert_eq!(changes.title, expected(&title));
@@ -713,7 +693,8 @@ proptest! {
             prop_assert_eq!(changes.layout, expected(&layout));
             prop_assert_eq!(changes.denied_action, expected(&denied_action));
             prop_assert_eq!(changes.authentication, expected(&authentication));
-        }
+            Ok(())
+        })?;
     }
 
     /// A generated binding write decodes to the values sent, in every mode: UUIDs in any of
@@ -729,30 +710,16 @@ proptest! {
         invalid_response_action in sometimes(choice_field::<InvalidResponseAction>()),
         ignored in ignored_keys(),
     ) {
-        let sent = body(
-            &[
-                ("target", target.as_ref().map(|s| &s.0)),
-                ("stage", stage.as_ref().map(|s| &s.0)),
-                ("evaluate_on_plan", evaluate_on_plan.as_ref().map(|s| &s.0)),
-                ("re_evaluate_policies", re_evaluate_policies.as_ref().map(|s| &s.0)),
-                ("order", order.as_ref().map(|s| &s.0)),
-                ("policy_engine_mode", policy_engine_mode.as_ref().map(|s| &s.0)),
-                ("invalid_response_action", invalid_response_action.as_ref().map(|s| &s.0)),
-            ],
-            &ignored,
-        );
-        let missing = names_of_absent(&[
-            ("target", target.is_some()),
-            ("stage", stage.is_some()),
-            ("order", order.is_some()),
-        ]);
-        for mode in MODES {
-            let answer = fuzzing::binding_write(JSON, &sent, mode);
-            if let Some(errors) = missing_required(mode, &missing) {
-                prop_assert_eq!(answer.err().map(validation), Some(errors));
-                continue;
-            }
-            let changes = answer.map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+        let keys = [
+            ("target", json_of(&target), true),
+            ("stage", json_of(&stage), true),
+            ("evaluate_on_plan", json_of(&evaluate_on_plan), false),
+            ("re_evaluate_policies", json_of(&re_evaluate_policies), false),
+            ("order", json_of(&order), true),
+            ("policy_engine_mode", json_of(&policy_engine_mode), false),
+            ("invalid_response_action", json_of(&invalid_response_action), false),
+        ];
+        round_trip(&keys, &ignored, fuzzing::binding_write, |changes| {
             prop_assert_eq!(changes.target, expected(&target));
             prop_assert_eq!(changes.stage, expected(&stage));
             prop_assert_eq!(changes.evaluate_on_plan, expected(&evaluate_on_plan));
@@ -760,14 +727,8 @@ proptest! {
             prop_assert_eq!(changes.order, expected(&order));
             prop_assert_eq!(changes.policy_engine_mode, expected(&policy_engine_mode));
             prop_assert_eq!(changes.invalid_response_action, expected(&invalid_response_action));
-        }
-    }
-}
-
-fn validation(error: ServiceError) -> FieldErrors {
-    match error {
-        ServiceError::Validation(errors) => errors,
-        other => panic!("not a validation error: {other:?}"),
+            Ok(())
+        })?;
     }
 }
 
@@ -1165,7 +1126,7 @@ fn drf_ordering(param: &str, fields: &[&str], default: &[&str]) -> Vec<(String, 
 }
 
 fn column(name: &str) -> SimpleExpr {
-    Expr::col(Alias::new(name)).into()
+    Expr::col(Alias::new(name))
 }
 
 fn list_order_sql(ordering: &str, backend: DatabaseBackend) -> [String; 3] {
