@@ -332,6 +332,21 @@ fn json_of<T>(sent: &Sent<T>) -> Option<&Value> {
     sent.as_ref().map(|(value, _)| value)
 }
 
+/// The keys of a generated write, each `(name, JSON sent, required)`, from variables of the same
+/// names: `keys![name: true, layout: false]`.
+macro_rules! keys {
+    ($($field:ident: $required:expr),+ $(,)?) => {
+        [$((stringify!($field), json_of(&$field), $required)),+]
+    };
+}
+
+/// Each named field of `changes` is the value generated for the variable of the same name.
+macro_rules! assert_decoded {
+    ($changes:ident: $($field:ident),+ $(,)?) => {
+        $(prop_assert_eq!($changes.$field, expected(&$field));)+
+    };
+}
+
 fn ignored_keys() -> impl Strategy<Value = Map<String, Value>> {
     vec(
         (
@@ -562,40 +577,19 @@ impl FlowSetCase {
     }
 }
 
-fn flow_set_case() -> impl Strategy<Value = FlowSetCase> {
-    (
-        text_field(200),
-        slug_field(),
-        text_field(200),
-        choice_field::<Designation>(),
-        sometimes(choice_field::<PolicyEngineMode>()),
-        sometimes(bool_field()),
-        sometimes(choice_field::<FlowLayout>()),
-        sometimes(choice_field::<DeniedAction>()),
-    )
-        .prop_map(
-            |(
-                name,
-                slug,
-                title,
-                designation,
-                policy_engine_mode,
-                compatibility_mode,
-                layout,
-                denied_action,
-            )| {
-                FlowSetCase {
-                    name,
-                    slug,
-                    title,
-                    designation,
-                    policy_engine_mode,
-                    compatibility_mode,
-                    layout,
-                    denied_action,
-                }
-            },
-        )
+prop_compose! {
+    fn flow_set_case()(
+        name in text_field(200),
+        slug in slug_field(),
+        title in text_field(200),
+        designation in choice_field::<Designation>(),
+        policy_engine_mode in sometimes(choice_field::<PolicyEngineMode>()),
+        compatibility_mode in sometimes(bool_field()),
+        layout in sometimes(choice_field::<FlowLayout>()),
+        denied_action in sometimes(choice_field::<DeniedAction>()),
+    ) -> FlowSetCase {
+        FlowSetCase { name, slug, title, designation, policy_engine_mode, compatibility_mode, layout, denied_action }
+    }
 }
 
 proptest! {
@@ -617,31 +611,26 @@ proptest! {
         ignored in ignored_keys(),
     ) {
         let flow_set_json = flow_set.as_ref().map(|items| Value::Array(items.iter().map(FlowSetCase::json).collect()));
-        let keys = [
-            ("name", json_of(&name), true),
-            ("flow_set", flow_set_json.as_ref(), false),
-            ("public_key", json_of(&public_key), true),
-            ("private_key", json_of(&private_key), true),
-            ("js_url", json_of(&js_url), false),
-            ("api_url", json_of(&api_url), false),
-            ("interactive", json_of(&interactive), false),
-            ("score_min_threshold", json_of(&score_min_threshold), false),
-            ("score_max_threshold", json_of(&score_max_threshold), false),
-            ("error_on_invalid_score", json_of(&error_on_invalid_score), false),
-        ];
+        let mut keys = keys![
+            name: true,
+            public_key: true,
+            private_key: true,
+            js_url: false,
+            api_url: false,
+            interactive: false,
+            score_min_threshold: false,
+            score_max_threshold: false,
+            error_on_invalid_score: false,
+        ]
+        .to_vec();
+        keys.push(("flow_set", flow_set_json.as_ref(), false));
         round_trip(&keys, &ignored, fuzzing::stage_write, |changes| {
-            prop_assert_eq!(changes.name, expected(&name));
-            prop_assert_eq!(changes.public_key, expected(&public_key));
             prop_assert_eq!(
-                changes.private_key.map(|s| s.expose_secret().to_string()),
+                changes.private_key.as_ref().map(|s| s.expose_secret().to_string()),
                 expected(&private_key)
             );
-            prop_assert_eq!(changes.js_url, expected(&js_url));
-            prop_assert_eq!(changes.api_url, expected(&api_url));
-            prop_assert_eq!(changes.interactive, expected(&interactive));
-            prop_assert_eq!(changes.score_min_threshold, expected(&score_min_threshold));
-            prop_assert_eq!(changes.score_max_threshold, expected(&score_max_threshold));
-            prop_assert_eq!(changes.error_on_invalid_score, expected(&error_on_invalid_score));
+            assert_decoded!(changes: name, public_key, js_url, api_url, interactive,
+                score_min_threshold, score_max_threshold, error_on_invalid_score);
             let items = changes.flow_set;
             prop_assert_eq!(items.as_ref().map(Vec::len), flow_set.as_ref().map(Vec::len));
             for (item, case) in items.iter().flatten().zip(flow_set.iter().flatten()) {
@@ -672,27 +661,20 @@ proptest! {
         authentication in sometimes(choice_field::<Authentication>()),
         ignored in ignored_keys(),
     ) {
-        let keys = [
-            ("name", json_of(&name), true),
-            ("slug", json_of(&slug), true),
-            ("title", json_of(&title), true),
-            ("designation", json_of(&designation), true),
-            ("policy_engine_mode", json_of(&policy_engine_mode), false),
-            ("compatibility_mode", json_of(&compatibility_mode), false),
-            ("layout", json_of(&layout), false),
-            ("denied_action", json_of(&denied_action), false),
-            ("authentication", json_of(&authentication), false),
+        let keys = keys![
+            name: true,
+            slug: true,
+            title: true,
+            designation: true,
+            policy_engine_mode: false,
+            compatibility_mode: false,
+            layout: false,
+            denied_action: false,
+            authentication: false,
         ];
         round_trip(&keys, &ignored, fuzzing::flow_write, |changes| {
-            prop_assert_eq!(changes.name, expected(&name));
-            prop_assert_eq!(changes.slug, expected(&slug));
-            prop_assert_eq!(changes.title, expected(&title));
-            prop_assert_eq!(changes.designation, expected(&designation));
-            prop_assert_eq!(changes.policy_engine_mode, expected(&policy_engine_mode));
-            prop_assert_eq!(changes.compatibility_mode, expected(&compatibility_mode));
-            prop_assert_eq!(changes.layout, expected(&layout));
-            prop_assert_eq!(changes.denied_action, expected(&denied_action));
-            prop_assert_eq!(changes.authentication, expected(&authentication));
+            assert_decoded!(changes: name, slug, title, designation, policy_engine_mode,
+                compatibility_mode, layout, denied_action, authentication);
             Ok(())
         })?;
     }
@@ -710,23 +692,18 @@ proptest! {
         invalid_response_action in sometimes(choice_field::<InvalidResponseAction>()),
         ignored in ignored_keys(),
     ) {
-        let keys = [
-            ("target", json_of(&target), true),
-            ("stage", json_of(&stage), true),
-            ("evaluate_on_plan", json_of(&evaluate_on_plan), false),
-            ("re_evaluate_policies", json_of(&re_evaluate_policies), false),
-            ("order", json_of(&order), true),
-            ("policy_engine_mode", json_of(&policy_engine_mode), false),
-            ("invalid_response_action", json_of(&invalid_response_action), false),
+        let keys = keys![
+            target: true,
+            stage: true,
+            evaluate_on_plan: false,
+            re_evaluate_policies: false,
+            order: true,
+            policy_engine_mode: false,
+            invalid_response_action: false,
         ];
         round_trip(&keys, &ignored, fuzzing::binding_write, |changes| {
-            prop_assert_eq!(changes.target, expected(&target));
-            prop_assert_eq!(changes.stage, expected(&stage));
-            prop_assert_eq!(changes.evaluate_on_plan, expected(&evaluate_on_plan));
-            prop_assert_eq!(changes.re_evaluate_policies, expected(&re_evaluate_policies));
-            prop_assert_eq!(changes.order, expected(&order));
-            prop_assert_eq!(changes.policy_engine_mode, expected(&policy_engine_mode));
-            prop_assert_eq!(changes.invalid_response_action, expected(&invalid_response_action));
+            assert_decoded!(changes: target, stage, evaluate_on_plan, re_evaluate_policies, order,
+                policy_engine_mode, invalid_response_action);
             Ok(())
         })?;
     }
