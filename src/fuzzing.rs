@@ -1,33 +1,35 @@
-//! Entry points for the fuzz target (`fuzz/`) and the property tests (`tests/api/properties.rs`):
-//! every reader of untrusted input that needs no database. For any input each must return,
-//! never panic and never recurse without bound; what they return is what a client would be told.
-//! Not an API of the service.
+//! Entry points for the fuzz targets (`fuzz/`, see docs/fuzzing.md) and the property tests
+//! (`tests/properties.rs`): every reader of untrusted input that needs no database. For any input
+//! each must return, never panic and never recurse without bound; what they return is what a
+//! client would be told. Not an API of the service.
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, header};
 use sea_orm::DatabaseBackend;
 
-use crate::bindings::{self, BindingFilter, FlowStageBindingInput};
+use crate::bindings::{
+    self, BindingFilter, FlowStageBindingChanges as BindingChanges,
+    FlowStageBindingInput as BindingInput,
+};
 use crate::error::ServiceError;
-use crate::flows::{self, FlowFilter, FlowInput};
+use crate::flows::{self, FlowChanges, FlowFilter, FlowInput};
 use crate::object::WriteMode;
 use crate::pagination::PageRequest;
 use crate::rest::{Params, decode};
-use crate::stages::{self, CaptchaStageInput, StageFilter};
+use crate::stages::{
+    self, CaptchaStageChanges as StageChanges, CaptchaStageInput as StageInput, StageFilter,
+};
 
 const MODES: [WriteMode; 3] = [WriteMode::Create, WriteMode::Replace, WriteMode::Patch];
 
 /// A REST write body as every declared input reads it, checked in every mode: the first
 /// refusal (body-level, or the field errors of the captcha stage's create), if any.
 pub fn rest_body(content_type: &str, body: &[u8]) -> Result<(), ServiceError> {
-    let mut headers = HeaderMap::new();
-    if let Ok(value) = HeaderValue::from_str(content_type) {
-        headers.insert(header::CONTENT_TYPE, value);
-    }
+    let headers = content_type_header(content_type);
     let bytes = || Ok(Bytes::copy_from_slice(body));
-    let stage = decode::input(&headers, bytes(), CaptchaStageInput::from_json)?;
+    let stage = decode::input(&headers, bytes(), StageInput::from_json)?;
     let flow = decode::input(&headers, bytes(), FlowInput::from_json)?;
-    let binding = decode::input(&headers, bytes(), FlowStageBindingInput::from_json)?;
+    let binding = decode::input(&headers, bytes(), BindingInput::from_json)?;
     let mut first = None;
     for mode in MODES {
         let _ = flow.check(mode);
@@ -37,6 +39,40 @@ pub fn rest_body(content_type: &str, body: &[u8]) -> Result<(), ServiceError> {
         }
     }
     first.map_or(Ok(()), Err)
+}
+
+/// What a write body decodes to: the checked values a write would store, or the refusal.
+pub type Decoded<C> = Result<C, ServiceError>;
+
+/// `name(content_type, body, mode)`: a REST write body read as `Input` reads it and checked
+/// as a `mode` write checks it.
+macro_rules! write_decoders {
+    ($($(#[$doc:meta])* $name:ident: $input:ident => $changes:ident;)*) => {$(
+        $(#[$doc])*
+        pub fn $name(content_type: &str, body: &[u8], mode: WriteMode) -> Decoded<$changes> {
+            let headers = content_type_header(content_type);
+            let input = decode::input(&headers, Ok(Bytes::copy_from_slice(body)), $input::from_json)?;
+            input.check(mode).map_err(ServiceError::Validation)
+        }
+    )*};
+}
+
+write_decoders! {
+    /// A captcha stage's write body: the values the write would store, or the refusal.
+    stage_write: StageInput => StageChanges;
+    /// A flow's write body: the values the write would store, or the refusal.
+    flow_write: FlowInput => FlowChanges;
+    /// A binding's write body: the values the write would store, or the refusal.
+    binding_write: BindingInput => BindingChanges;
+}
+
+/// The headers of a request that sent `content_type` (none when it is no valid header value).
+fn content_type_header(content_type: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Ok(value) = HeaderValue::from_str(content_type) {
+        headers.insert(header::CONTENT_TYPE, value);
+    }
+    headers
 }
 
 /// A list's query string read as each list reads it, each list built to SQL for both

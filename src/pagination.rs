@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::error::{ErrorTree, FieldErrors, ServiceError};
 use crate::limits::{MAX_SEARCH_CHARS, MAX_SEARCH_TERMS};
 use crate::object::Choice;
+use crate::object::rules::{is_python_space, trim};
 
 const DEFAULT_PAGE_SIZE: u64 = 20;
 /// Also the size used when the requested one is not a positive number.
@@ -130,7 +131,7 @@ impl PageRequest {
     }
 }
 
-/// DRF's search terms: split on white space and commas, NUL characters dropped, lower-cased for
+/// DRF's search terms: split on (Python's) white space and commas, NUL characters dropped, lower-cased for
 /// a case-insensitive match. Every term must match. A `search` longer than
 /// [`MAX_SEARCH_CHARS`] or of more than [`MAX_SEARCH_TERMS`] terms is refused (a field error on
 /// `search`), before any SQL is built from it.
@@ -149,7 +150,7 @@ pub fn search_terms(search: Option<&str>) -> Result<Vec<String>, ServiceError> {
     }
     let terms: Vec<String> = search
         .replace('\0', "")
-        .split(|c: char| c.is_whitespace() || c == ',')
+        .split(|c: char| is_python_space(c) || c == ',')
         .filter(|term| !term.is_empty())
         .map(str::to_lowercase)
         .collect();
@@ -236,7 +237,7 @@ impl Filters {
         let Some(value) = value.filter(|v| !v.is_empty()) else {
             return self;
         };
-        match Uuid::parse_str(value.trim()) {
+        match Uuid::parse_str(trim(value)) {
             Ok(id) => self.add(Condition::all().add(sea_orm::ExprTrait::eq(column, id))),
             Err(_) => self.refuse(name, "Enter a valid UUID.".to_string()),
         }
@@ -270,7 +271,7 @@ impl Filters {
         let Some(value) = value.filter(|v| !v.is_empty()) else {
             return self;
         };
-        match value.trim().parse::<i64>() {
+        match trim(value).parse::<i64>() {
             Ok(number) => self.add(Condition::all().add(sea_orm::ExprTrait::eq(column, number))),
             Err(_) => self.refuse(name, "Enter a number.".to_string()),
         }
@@ -329,8 +330,8 @@ impl Filters {
     }
 }
 
-/// DRF's ordering: a comma list of `fields` names, `-` for descending, unknown and repeated
-/// names dropped, `default` when none remains; `tiebreak` always last so that pages never
+/// DRF's ordering: a comma list of `fields` names (each stripped as Python strips), `-` for
+/// descending, unknown and repeated names dropped, `default` when none remains; `tiebreak` always last so that pages never
 /// overlap.
 pub fn ordering(
     param: Option<&str>,
@@ -349,7 +350,7 @@ pub fn ordering(
         .unwrap_or_default()
         .split(',')
         .filter_map(|term| {
-            let term = term.trim();
+            let term = trim(term);
             let (field, order) = match term.strip_prefix('-') {
                 Some(field) => (field, Order::Desc),
                 None => (term, Order::Asc),

@@ -226,10 +226,16 @@ pub fn too_many_elements(max_items: usize) -> String {
     format!("Ensure this field has no more than {max_items} elements.")
 }
 
-/// Trims as Python's `str.strip()` does (DRF trims so): Unicode white space plus the four ASCII
-/// information separators, which Rust's `trim` keeps.
+/// Trims as Python's `str.strip()` does (DRF trims so): see [`is_python_space`].
 pub fn trim(value: &str) -> &str {
-    value.trim_matches(|c: char| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c))
+    value.trim_matches(is_python_space)
+}
+
+/// White space as Python's `str.isspace()` (and so `strip()` and `split()`) sees it: Unicode
+/// white space plus the four ASCII information separators, which Rust's `is_whitespace` leaves
+/// out.
+pub fn is_python_space(c: char) -> bool {
+    c.is_whitespace() || ('\x1c'..='\x1f').contains(&c)
 }
 
 /// Collects the errors of one object's fields while its values are read.
