@@ -66,16 +66,20 @@ struct State {
 pub struct Relations {
     db: Db,
     principal: Principal,
+    /// Whether the stages loaded here carry their flows (`flow_set`): only when the document
+    /// selects `flowSet` somewhere; otherwise no field would show them.
+    stage_flow_sets: bool,
     state: Mutex<State>,
     /// One load at a time, so that concurrent fields share a batch instead of racing.
     loading: tokio::sync::Mutex<()>,
 }
 
 impl Relations {
-    pub fn new(db: Db, principal: Principal) -> Self {
+    pub fn new(db: Db, principal: Principal, stage_flow_sets: bool) -> Self {
         Relations {
             db,
             principal,
+            stage_flow_sets,
             state: Mutex::default(),
             loading: tokio::sync::Mutex::new(()),
         }
@@ -192,7 +196,11 @@ impl Relations {
         let Some(ids) = self.state().stages.take_pending(id) else {
             return Ok(self.state().stages.loaded[&id].clone());
         };
-        let mut found = stages::load_by_ids(&self.db, &ids).await?;
+        let mut found = if self.stage_flow_sets {
+            stages::load_by_ids(&self.db, &ids).await?
+        } else {
+            stages::load_by_ids_without_flows(&self.db, &ids).await?
+        };
         let mut state = self.state();
         for id in ids {
             let stage = found.remove(&id);

@@ -298,6 +298,16 @@ pub async fn load_by_ids(
     Ok(stages.into_iter().map(|stage| (stage.pk, stage)).collect())
 }
 
+/// Stages by id with an empty `flow_set`, in one query, for a reader that shows no stage's
+/// flows (GraphQL, when the document selects no `flowSet`).
+pub async fn load_by_ids_without_flows(
+    db: &Db,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, CaptchaStage>, ServiceError> {
+    let stages = store::load_many(&db.reader, ids).await?;
+    Ok(stages.into_iter().map(|stage| (stage.pk, stage)).collect())
+}
+
 /// The stages of GraphQL's `Flow.stages`, by id: the caller needs the permission to view them.
 pub async fn captcha_stages_by_ids(
     db: &Db,
