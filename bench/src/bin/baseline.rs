@@ -359,6 +359,15 @@ fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response {
     }
 }
 
+/// A list handler's answer: the page, `Invalid page.` or the database error.
+fn answer_page<T: Serialize>(page: Result<Option<T>, sqlx::Error>) -> Response {
+    match page {
+        Ok(Some(page)) => json_response(StatusCode::OK, &page),
+        Ok(None) => detail(StatusCode::NOT_FOUND, "Invalid page."),
+        Err(err) => db_error(err),
+    }
+}
+
 fn server_error() -> Response {
     detail(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -735,11 +744,7 @@ macro_rules! backend {
                     if let Err(response) = self.authorize(&headers, PERM_VIEW).await {
                         return response;
                     }
-                    match self.page(query.as_deref()).await {
-                        Ok(Some(page)) => json_response(StatusCode::OK, &page),
-                        Ok(None) => detail(StatusCode::NOT_FOUND, "Invalid page."),
-                        Err(err) => db_error(err),
-                    }
+                    answer_page(self.page(query.as_deref()).await)
                 }
 
                 async fn page(&self, query: Option<&str>) -> Result<Option<PageOut>, sqlx::Error> {
@@ -770,24 +775,65 @@ macro_rules! backend {
                     }))
                 }
 
-                /// `WHERE x IN (ids)` statements, with one placeholder per id.
-                fn in_list(
+                /// The rows of a `WHERE x IN (ids)` statement, with one placeholder per id
+                /// (none without ids).
+                async fn rows_in<R>(
+                    &self,
                     head: &'static str,
                     ids: &[Uuid],
                     tail: &'static str,
-                ) -> sqlx::QueryBuilder<$db> {
+                ) -> Result<Vec<R>, sqlx::Error>
+                where
+                    R: for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row> + Send + Unpin,
+                {
+                    if ids.is_empty() {
+                        return Ok(Vec::new());
+                    }
                     let mut query = sqlx::QueryBuilder::<$db>::new(head);
                     let mut list = query.separated(", ");
                     for id in ids {
                         list.push_bind(*id);
                     }
                     query.push(tail);
-                    query
+                    query.build_query_as().fetch_all(&self.reader).await
                 }
 
-                async fn count(&self, sql: &'static str) -> Result<u64, sqlx::Error> {
-                    let count: i64 = sqlx::query_scalar(sql).fetch_one(&self.reader).await?;
-                    Ok(count as u64)
+                /// A list's answer once the caller may see it (`page` runs only then).
+                async fn listed<T: Serialize>(
+                    &self,
+                    headers: &HeaderMap,
+                    permission: &str,
+                    page: impl Future<Output = Result<Option<T>, sqlx::Error>>,
+                ) -> Response {
+                    match self.authorize(headers, permission).await {
+                        Ok(()) => answer_page(page.await),
+                        Err(response) => response,
+                    }
+                }
+
+                /// Django's paginator: the count, then the rows of the page `query` asks for
+                /// (`None`: an invalid page).
+                async fn page_rows<R>(
+                    &self,
+                    count_sql: &'static str,
+                    page_sql: &'static str,
+                    query: Option<&str>,
+                ) -> Result<Option<(Pagination, Vec<R>)>, sqlx::Error>
+                where
+                    R: for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row> + Send + Unpin,
+                {
+                    let count: i64 = sqlx::query_scalar(count_sql)
+                        .fetch_one(&self.reader)
+                        .await?;
+                    let Some((offset, limit, pagination)) = window(query, count as u64) else {
+                        return Ok(None);
+                    };
+                    let rows = sqlx::query_as(page_sql)
+                        .bind(limit as i64)
+                        .bind(offset as i64)
+                        .fetch_all(&self.reader)
+                        .await?;
+                    Ok(Some((pagination, rows)))
                 }
 
                 pub async fn list_flows(
@@ -795,41 +841,28 @@ macro_rules! backend {
                     headers: HeaderMap,
                     query: Option<String>,
                 ) -> Response {
-                    if let Err(response) = self.authorize(&headers, PERM_VIEW_FLOW).await {
-                        return response;
-                    }
-                    match self.flow_page(query.as_deref()).await {
-                        Ok(Some(page)) => json_response(StatusCode::OK, &page),
-                        Ok(None) => detail(StatusCode::NOT_FOUND, "Invalid page."),
-                        Err(err) => db_error(err),
-                    }
+                    let page = self.flow_page(query.as_deref());
+                    self.listed(&headers, PERM_VIEW_FLOW, page).await
                 }
 
                 async fn flow_page(
                     &self,
                     query: Option<&str>,
                 ) -> Result<Option<ListOut<FullFlowOut>>, sqlx::Error> {
-                    let count = self.count(self.sql.flow_count).await?;
-                    let Some((offset, limit, pagination)) = window(query, count) else {
+                    let sql = (self.sql.flow_count, self.sql.full_flow_page);
+                    let Some((pagination, rows)) =
+                        self.page_rows::<FullFlowRow>(sql.0, sql.1, query).await?
+                    else {
                         return Ok(None);
                     };
-                    let rows: Vec<FullFlowRow> = sqlx::query_as(self.sql.full_flow_page)
-                        .bind(limit as i64)
-                        .bind(offset as i64)
-                        .fetch_all(&self.reader)
-                        .await?;
                     let ids: Vec<Uuid> = rows.iter().map(|row| row.0).collect();
                     let mut stages: std::collections::HashMap<Uuid, Vec<Uuid>> =
                         std::collections::HashMap::new();
-                    if !ids.is_empty() {
-                        let pairs: Vec<(Uuid, Uuid)> =
-                            Self::in_list(STAGE_IDS_OF_FLOWS, &ids, BINDING_ORDER)
-                                .build_query_as()
-                                .fetch_all(&self.reader)
-                                .await?;
-                        for (flow, stage) in pairs {
-                            stages.entry(flow).or_default().push(stage);
-                        }
+                    let pairs: Vec<(Uuid, Uuid)> = self
+                        .rows_in(STAGE_IDS_OF_FLOWS, &ids, BINDING_ORDER)
+                        .await?;
+                    for (flow, stage) in pairs {
+                        stages.entry(flow).or_default().push(stage);
                     }
                     let results = rows
                         .into_iter()
@@ -850,42 +883,28 @@ macro_rules! backend {
                     headers: HeaderMap,
                     query: Option<String>,
                 ) -> Response {
-                    if let Err(response) = self.authorize(&headers, PERM_VIEW_BINDING).await {
-                        return response;
-                    }
-                    match self.binding_page(query.as_deref()).await {
-                        Ok(Some(page)) => json_response(StatusCode::OK, &page),
-                        Ok(None) => detail(StatusCode::NOT_FOUND, "Invalid page."),
-                        Err(err) => db_error(err),
-                    }
+                    let page = self.binding_page(query.as_deref());
+                    self.listed(&headers, PERM_VIEW_BINDING, page).await
                 }
 
                 async fn binding_page(
                     &self,
                     query: Option<&str>,
                 ) -> Result<Option<ListOut<BindingOut>>, sqlx::Error> {
-                    let count = self.count(self.sql.binding_count).await?;
-                    let Some((offset, limit, pagination)) = window(query, count) else {
+                    let sql = (self.sql.binding_count, self.sql.binding_page);
+                    let Some((pagination, rows)) =
+                        self.page_rows::<BindingRow>(sql.0, sql.1, query).await?
+                    else {
                         return Ok(None);
                     };
-                    let rows: Vec<BindingRow> = sqlx::query_as(self.sql.binding_page)
-                        .bind(limit as i64)
-                        .bind(offset as i64)
-                        .fetch_all(&self.reader)
-                        .await?;
                     let mut stage_ids: Vec<Uuid> = rows.iter().map(|row| row.3).collect();
                     stage_ids.sort_unstable();
                     stage_ids.dedup();
-                    let mut names: std::collections::HashMap<Uuid, String> =
-                        std::collections::HashMap::new();
-                    if !stage_ids.is_empty() {
-                        let found: Vec<(Uuid, String)> =
-                            Self::in_list(STAGE_NAMES, &stage_ids, ")")
-                                .build_query_as()
-                                .fetch_all(&self.reader)
-                                .await?;
-                        names.extend(found);
-                    }
+                    let names: std::collections::HashMap<Uuid, String> = self
+                        .rows_in::<(Uuid, String)>(STAGE_NAMES, &stage_ids, ")")
+                        .await?
+                        .into_iter()
+                        .collect();
                     // A stage shown by several bindings shows the same flows each time.
                     let flows = self.flows(&stage_ids).await?;
                     let flow_set = |stage: &Uuid| -> Vec<FlowOut> {
@@ -938,29 +957,22 @@ macro_rules! backend {
                 }
 
                 async fn graphql_page(&self) -> Result<GqlOut, sqlx::Error> {
-                    let count = self.count(self.sql.flow_count).await?;
-                    let (offset, limit, _) =
-                        window(Some(GRAPHQL_PAGE), count).expect("page 1 always exists");
-                    let rows: Vec<(Uuid, String)> = sqlx::query_as(self.sql.flow_slug_page)
-                        .bind(limit as i64)
-                        .bind(offset as i64)
-                        .fetch_all(&self.reader)
-                        .await?;
+                    let sql = (self.sql.flow_count, self.sql.flow_slug_page);
+                    let (_, rows) = self
+                        .page_rows::<(Uuid, String)>(sql.0, sql.1, Some(GRAPHQL_PAGE))
+                        .await?
+                        .expect("page 1 always exists");
                     let ids: Vec<Uuid> = rows.iter().map(|row| row.0).collect();
                     let mut bindings: std::collections::HashMap<Uuid, Vec<GqlBinding>> =
                         std::collections::HashMap::new();
-                    if !ids.is_empty() {
-                        let found: Vec<(Uuid, i32, String)> =
-                            Self::in_list(BINDINGS_WITH_NAMES, &ids, BINDINGS_WITH_NAMES_ORDER)
-                                .build_query_as()
-                                .fetch_all(&self.reader)
-                                .await?;
-                        for (flow, order, name) in found {
-                            bindings.entry(flow).or_default().push(GqlBinding {
-                                order,
-                                stage: GqlStage { name },
-                            });
-                        }
+                    let found: Vec<(Uuid, i32, String)> = self
+                        .rows_in(BINDINGS_WITH_NAMES, &ids, BINDINGS_WITH_NAMES_ORDER)
+                        .await?;
+                    for (flow, order, name) in found {
+                        bindings.entry(flow).or_default().push(GqlBinding {
+                            order,
+                            stage: GqlStage { name },
+                        });
                     }
                     let results = rows
                         .into_iter()
@@ -1142,15 +1154,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     println!("baseline is serving on http://{}", listener.local_addr()?);
     axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .expect("SIGTERM handler");
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {},
-                _ = term.recv() => {},
-            }
-        })
+        .with_graceful_shutdown(stages_bench::stopped())
         .await?;
     Ok(())
 }

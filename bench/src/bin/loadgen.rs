@@ -626,13 +626,16 @@ fn shape(value: &Value) -> Value {
     }
 }
 
+/// The two `--url`s of a comparison: the service's, then the baseline's.
+fn service_and_baseline<'a>(args: &'a Args, command: &str) -> Result<[&'a str; 2], Error> {
+    <[&str; 2]>::try_from(args.all("url"))
+        .map_err(|_| format!("{command} needs --url SERVICE --url BASELINE").into())
+}
+
 /// Checks that the baseline answers what the service answers, key for key, for a create with
 /// flows, a list page and a retrieve.
 async fn compare(args: &Args) -> Result<(), Error> {
-    let urls = args.all("url");
-    if urls.len() != 2 {
-        return Err("compare needs --url SERVICE --url BASELINE".into());
-    }
+    let urls = service_and_baseline(args, "compare")?;
     let token = token()?;
     let mut shapes = Vec::new();
     for url in urls {
@@ -758,10 +761,7 @@ fn first_difference(a: &[u8], b: &[u8]) -> String {
 /// Checks that the service and the baseline, on one shared database, answer the flows part's
 /// three requests with the same bytes, and that the pages hold what the scenarios claim.
 async fn compare_flows(args: &Args) -> Result<(), Error> {
-    let urls = args.all("url");
-    if urls.len() != 2 {
-        return Err("compare-flows needs --url SERVICE --url BASELINE".into());
-    }
+    let urls = service_and_baseline(args, "compare-flows")?;
     let token = token()?;
     let mut clients = Vec::new();
     for url in &urls {

@@ -35,15 +35,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/{*path}", post(answer));
     println!("siteverify is serving on http://{addr}");
     axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .expect("SIGTERM handler");
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {},
-                _ = term.recv() => {},
-            }
-        })
+        .with_graceful_shutdown(stages_bench::stopped())
         .await?;
     Ok(())
 }
