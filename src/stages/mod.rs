@@ -319,18 +319,24 @@ pub async fn captcha_stages_by_ids(
 }
 
 /// The private key and the siteverify settings of a stage, for the one use that needs the key:
-/// checking a token with the provider.
+/// checking a token with the provider (which needs no flows).
 pub async fn verifier_settings(
     db: &Db,
     id: Uuid,
 ) -> Result<Option<(CaptchaStage, SecretString)>, ServiceError> {
-    let Some(key) = store::private_key(&db.reader, id).await? else {
+    let Some(key) = private_key(db, id).await? else {
         return Ok(None);
     };
-    Ok(load_by_ids(db, &[id])
+    Ok(load_by_ids_without_flows(db, &[id])
         .await?
         .remove(&id)
         .map(|stage| (stage, key)))
+}
+
+/// A stage's private key alone, for a caller that holds the stage's settings already (the flow
+/// executor); `None` when the stage is gone.
+pub async fn private_key(db: &Db, id: Uuid) -> Result<Option<SecretString>, ServiceError> {
+    Ok(store::private_key(&db.reader, id).await?)
 }
 
 impl CaptchaStage {
