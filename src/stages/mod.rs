@@ -298,6 +298,32 @@ pub async fn load_by_ids(
     Ok(stages.into_iter().map(|stage| (stage.pk, stage)).collect())
 }
 
+/// Stages by id as a binding's `stage_obj` shows them (the name and the flows), in two queries.
+pub async fn stage_objs_by_ids(
+    db: &Db,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, StageObj>, ServiceError> {
+    let names = store::names(&db.reader, ids).await?;
+    let found: Vec<Uuid> = names.iter().map(|(id, _)| *id).collect();
+    let mut bindings = flow_store::bindings_of_stages(&db.reader, &found).await?;
+    Ok(names
+        .into_iter()
+        .map(|(pk, name)| {
+            let flows = bindings.remove(&pk).unwrap_or_default();
+            let stage_obj = StageObj {
+                pk,
+                name,
+                component: COMPONENT,
+                verbose_name: VERBOSE_NAME,
+                verbose_name_plural: VERBOSE_NAME_PLURAL,
+                meta_model_name: META_MODEL_NAME,
+                flow_set: flows.into_iter().map(|binding| binding.flow).collect(),
+            };
+            (pk, stage_obj)
+        })
+        .collect())
+}
+
 /// Stages by id with an empty `flow_set`, in one query, for a reader that shows no stage's
 /// flows (GraphQL, when the document selects no `flowSet`).
 pub async fn load_by_ids_without_flows(
