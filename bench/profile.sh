@@ -4,10 +4,16 @@
 #   bench/profile.sh sql
 #       SQL statements per request on PostgreSQL, service vs baseline, for every scenario:
 #       throwaway databases with log_statement = 'all', read back from the server log.
+#   bench/profile.sh sql-flows
+#       the same for the flows part's scenarios (flows, bindings, gql-flows) and the executor's
+#       (exec-plan, exec-solve): one database seeded with BENCH_FLOWS flows (run.sh's data),
+#       read by the service, then by the baseline; the executor through a loopback siteverify.
 #   bench/profile.sh perf SCENARIO [CONNECTIONS] [SECONDS] [sqlite|postgres]
 #       perf (cpu-clock sampling) of the service process under load (PROFILE_SERVER=baseline:
 #       of the baseline; SERVICE_PG_PARAMS=sslmode=disable: without TLS to PostgreSQL); prints
-#       the share of samples per crate and the top symbols.
+#       the share of samples per crate and the top symbols. The data is the scenario's part's:
+#       300 stages with 2 flows each, BENCH_FLOWS flows of 2 stages (flows, bindings,
+#       gql-flows), or the executor's flow with a loopback siteverify peer (exec-*).
 #
 # Run bench/run.sh once first (or build both release binaries). Every server it starts is
 # stopped by PID on exit, every database it creates is dropped.
@@ -20,6 +26,8 @@ pg_log=${BENCH_PG_LOG:-/var/log/postgresql/postgresql-15-main.log}
 service_bin=$root/target/release/stages-api
 baseline_bin=$root/bench/target/release/baseline
 loadgen=$root/bench/target/release/loadgen
+siteverify_bin=$root/bench/target/release/siteverify
+flows=${BENCH_FLOWS:-120}
 
 work=$(mktemp -d /tmp/stages-profile.XXXXXX)
 declare -a pids=()
@@ -58,7 +66,9 @@ fresh_database() {
 # start KIND URL NAME: sets server_pid and server_url.
 start() {
     local kind=$1 url=$2 name=$3
-    if [ "$kind" = service ]; then
+    if [ "$kind" = siteverify ]; then
+        LISTEN_ADDR=127.0.0.1:0 "$siteverify_bin" >"$work/$name.out" 2>"$work/$name.err" &
+    elif [ "$kind" = service ]; then
         DATABASE_URL=$url LISTEN_ADDR=127.0.0.1:0 BOOTSTRAP_TOKEN=$BENCH_TOKEN \
             "$service_bin" serve >"$work/$name.out" 2>"$work/$name.err" &
     else
@@ -143,6 +153,69 @@ sql_profile() {
     done
 }
 
+# count_statements URL DB SCENARIO: statements per request of SCENARIO against URL, read from
+# the server log lines of database DB (prints the figure; keeps the log in $work/SCENARIO.URL).
+count_statements() {
+    local url=$1 name=$2 scenario=$3 requests=${PROFILE_REQUESTS:-20} file
+    file=$work/$scenario.${url##*:}.log
+    "$loadgen" run --url "$url" --scenario "$scenario" --connections 1 --seconds 60 \
+        --warmup 0 --requests 1 >/dev/null
+    sleep 0.3
+    local before
+    before=$(wc -c <"$pg_log")
+    "$loadgen" run --url "$url" --scenario "$scenario" --connections 1 --seconds 60 \
+        --warmup 0 --requests "$requests" >/dev/null
+    sleep 0.5
+    tail -c +"$((before + 1))" "$pg_log" | grep -E "@$name (LOG|STATEMENT)" |
+        grep -E 'LOG:  (statement|execute [^:]*):' >"$file" || true
+    awk -v n="$(wc -l <"$file")" -v r="$requests" 'BEGIN {printf "%.1f", n / r}'
+}
+
+# Prints the statements of one request from a count_statements log.
+show_statements() {
+    local file=$1 requests=${PROFILE_REQUESTS:-20} n
+    n=$(wc -l <"$file")
+    head -n "$((n / requests))" "$file" | sed -E 's/.*LOG:  (statement|execute [^:]*): /    /' |
+        cut -c1-220
+}
+
+sql_flows_profile() {
+    fresh_database postgres flows
+    local url=$db_url name=${db_url##*/}
+    start service "$url" svc
+    local svc_url=$server_url svc_pid=$server_pid
+    "$loadgen" seed-flows --url "$svc_url" --count "$flows"
+    start siteverify "" peer
+    local peer_pid=$server_pid
+    "$loadgen" exec-setup --url "$svc_url" --siteverify "$server_url"
+    # From here on every statement of the database is logged (for new sessions: restart the
+    # service so that its pool reconnects). Both servers read the one database, one at a time.
+    psql -q "$pg_url" -c "ALTER DATABASE $name SET log_statement = 'all'" >/dev/null
+    kill -TERM "$svc_pid"; wait "$svc_pid" 2>/dev/null || true
+    pids=("$peer_pid")
+    start service "$url" svc; svc_url=$server_url
+    start baseline "$url" base
+    local base_url=$server_url
+    printf '| scenario | service statements/request | baseline statements/request |\n|---|---:|---:|\n'
+    local scenario
+    for scenario in flows bindings gql-flows exec-plan exec-solve; do
+        local svc base="–"
+        svc=$(count_statements "$svc_url" "$name" "$scenario")
+        [[ $scenario == exec-* ]] || base=$(count_statements "$base_url" "$name" "$scenario")
+        printf '| %s | %s | %s |\n' "$scenario" "$svc" "$base"
+    done
+    echo
+    for scenario in flows bindings gql-flows exec-solve; do
+        echo "Statements of one $scenario request, service then baseline:"
+        echo "  [service]"
+        show_statements "$work/$scenario.${svc_url##*:}.log"
+        if [[ $scenario != exec-* ]]; then
+            echo "  [baseline]"
+            show_statements "$work/$scenario.${base_url##*:}.log"
+        fi
+    done
+}
+
 perf_profile() {
     local scenario=${1:?scenario} conns=${2:-64} seconds=${3:-10} backend=${4:-postgres}
     command -v perf >/dev/null || { echo "perf is not installed (Debian: linux-perf)" >&2; exit 1; }
@@ -154,7 +227,25 @@ perf_profile() {
     fi
     start "$kind" "$server_db" svc
     local svc_url=$server_url svc_pid=$server_pid
-    "$loadgen" seed --url "$svc_url" --count 300
+    case $scenario in
+        flows | bindings | gql-flows)
+            if [ "$kind" = baseline ]; then
+                # The baseline cannot seed flows: the service seeds the database, then leaves.
+                local seeder_pid
+                start service "$server_db" seeder; seeder_pid=$server_pid
+                "$loadgen" seed-flows --url "$server_url" --count "$flows"
+                kill -TERM "$seeder_pid"; wait "$seeder_pid" 2>/dev/null || true
+            else
+                "$loadgen" seed-flows --url "$svc_url" --count "$flows"
+            fi
+            ;;
+        exec-*)
+            local peer_url
+            start siteverify "" peer; peer_url=$server_url
+            "$loadgen" exec-setup --url "$svc_url" --siteverify "$peer_url"
+            ;;
+        *) "$loadgen" seed --url "$svc_url" --count 300 ;;
+    esac
     "$loadgen" run --url "$svc_url" --scenario "$scenario" --connections "$conns" \
         --seconds "$((seconds + 2))" --warmup 1 >"$work/load.txt" &
     local load_pid=$!
@@ -189,6 +280,7 @@ perf_profile() {
 
 case ${1:-} in
     sql) sql_profile ;;
+    sql-flows) sql_flows_profile ;;
     perf) shift; perf_profile "$@" ;;
-    *) echo "usage: bench/profile.sh sql | perf SCENARIO [CONNECTIONS] [SECONDS] [BACKEND]" >&2; exit 2 ;;
+    *) echo "usage: bench/profile.sh sql | sql-flows | perf SCENARIO [CONNECTIONS] [SECONDS] [BACKEND]" >&2; exit 2 ;;
 esac

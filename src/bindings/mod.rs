@@ -285,10 +285,10 @@ async fn with_stages(db: &Db, bindings: &mut [FlowStageBinding]) -> Result<(), S
     let mut ids: Vec<Uuid> = bindings.iter().map(|b| b.stage).collect();
     ids.sort();
     ids.dedup();
-    let stages = stages::load_by_ids(db, &ids).await?;
+    let stages = stages::stage_objs_by_ids(db, &ids).await?;
     for binding in bindings {
         if let Some(stage) = stages.get(&binding.stage) {
-            binding.stage_obj = StageObj::from(stage);
+            binding.stage_obj = stage.clone();
         }
     }
     Ok(())

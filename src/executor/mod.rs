@@ -261,8 +261,9 @@ impl<'a> Run<'a> {
                 return Ok(Current::Answered(self.done(&plan.query)));
             };
             let binding = bindings::load(self.db, binding_id).await?;
+            // The challenge and the verification read the stage's settings, never its flows.
             let stage = match &binding {
-                Some(binding) => stages::load_by_ids(self.db, &[binding.stage])
+                Some(binding) => stages::load_by_ids_without_flows(self.db, &[binding.stage])
                     .await?
                     .remove(&binding.stage),
                 None => None,
@@ -371,7 +372,8 @@ pub async fn solve(
             return Ok(run.outcome(answer));
         }
     };
-    let (stage, secret) = stages::verifier_settings(db, stage.pk)
+    // The stage's settings were read with the plan's binding: only the key is missing.
+    let secret = stages::private_key(db, stage.pk)
         .await?
         .ok_or(ServiceError::NotFound(NO_CAPTCHA_STAGE))?;
     let verification = verifier

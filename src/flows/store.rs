@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use entity::{flow, flow_stage_binding, stage};
-use sea_orm::sea_query::{Expr, IntoColumnRef, SimpleExpr};
+use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, JoinType, QueryFilter, QueryOrder,
     QuerySelect, RelationTrait, Select,
@@ -275,7 +275,7 @@ pub async fn bindings_with_stage_names(
         .collect())
 }
 
-/// Bindings of stages with their flows (prefix `B_` for the flow), by flow slug, then order.
+/// Bindings of stages with their flows, by flow slug, then order.
 fn stage_bindings_select() -> Select<flow_stage_binding::Entity> {
     flow_stage_binding::Entity::find()
         .select_only()
@@ -290,19 +290,20 @@ fn stage_bindings_select() -> Select<flow_stage_binding::Entity> {
         .order_by_asc(flow_stage_binding::Column::Order)
 }
 
-/// Selects every flow column under the prefix `flow_`, for `Flow::from_query_result`.
+/// Selects every flow column under its own name, for `Flow::from_query_result`: none of the
+/// three binding columns selected beside them shares a name with a flow column, and unprefixed
+/// names are looked up as they are (a prefix costs a formatted string per column and row).
 fn with_flow_columns(
     mut select: Select<flow_stage_binding::Entity>,
 ) -> Select<flow_stage_binding::Entity> {
     use sea_orm::Iterable;
     for column in flow::Column::iter() {
-        let alias = format!("flow_{}", sea_orm::IdenStatic::as_str(&column));
-        select = select.column_as(Expr::col((flow::Entity, column).into_column_ref()), alias);
+        select = select.column(column);
     }
     select
 }
 
-/// A stage's binding with its flow, read by column name (the flow's columns under `flow_`).
+/// A stage's binding with its flow, read by column name.
 struct StageBindingRow {
     stage: Uuid,
     binding: Binding,
@@ -310,7 +311,7 @@ struct StageBindingRow {
 
 impl sea_orm::FromQueryResult for StageBindingRow {
     fn from_query_result(row: &sea_orm::QueryResult, pre: &str) -> Result<Self, DbErr> {
-        let mut flow = Flow::from_query_result(row, &format!("{pre}flow_"))?;
+        let mut flow = Flow::from_query_result(row, pre)?;
         flow.derive_fields();
         Ok(StageBindingRow {
             stage: row.try_get(pre, "stage")?,

@@ -159,6 +159,32 @@ fn check_shape(document: &ExecutableDocument) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether any selection of the document (its operations and its fragments) is a field called
+/// `name`, whatever its alias. A relation only such a field shows need not be loaded otherwise.
+pub fn selects_field(document: &ExecutableDocument, name: &str) -> bool {
+    fn within(set: &Positioned<SelectionSet>, name: &str) -> bool {
+        set.node
+            .items
+            .iter()
+            .any(|selection| match &selection.node {
+                Selection::Field(field) => {
+                    field.node.name.node == name || within(&field.node.selection_set, name)
+                }
+                Selection::InlineFragment(fragment) => within(&fragment.node.selection_set, name),
+                // Every fragment is looked at on its own below.
+                Selection::FragmentSpread(_) => false,
+            })
+    }
+    document
+        .operations
+        .iter()
+        .any(|(_, operation)| within(&operation.node.selection_set, name))
+        || document
+            .fragments
+            .values()
+            .any(|fragment| within(&fragment.node.selection_set, name))
+}
+
 fn root_field_count<'a>(shape: &mut Shape<'a>, set: &'a Positioned<SelectionSet>) -> usize {
     let mut count = 0usize;
     for selection in &set.node.items {
@@ -199,6 +225,27 @@ mod tests {
     fn honest_queries_pass() {
         assert!(check("{ captchaStages { results { id flowSet { slug } } } }").is_ok());
         assert!(check("query { a: flow(slug: \"x\") { id } b: flow(slug: \"y\") { id } }").is_ok());
+    }
+
+    #[test]
+    fn fields_are_found_under_aliases_and_in_fragments() {
+        let selects = |query: &str| {
+            selects_field(
+                &async_graphql::parser::parse_query(query).expect("parses"),
+                "flowSet",
+            )
+        };
+        assert!(!selects("{ flows { results { slug stages { name } } } }"));
+        assert!(!selects(r#"{ flow(slug: "flowSet") { slug } }"#));
+        assert!(selects(
+            "{ captchaStages { results { f: flowSet { slug } } } }"
+        ));
+        assert!(selects(
+            "{ flows { results { stages { ... on CaptchaStage { flowSet { id } } } } } }"
+        ));
+        assert!(selects(
+            "{ flows { results { stages { ...S } } } } fragment S on Stage { flowSet { id } }"
+        ));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::documents::selects_field;
 use super::error::code;
 use super::loaders::Relations;
 use super::schema::RequestContext;
@@ -188,8 +189,16 @@ pub async fn execute(
             Err(err) => return http_error(err),
         }
     };
+    // Stages loaded for the response carry their flows only when some field shows them.
+    let stage_flow_sets = request
+        .parsed_query()
+        .map_or(true, |document| selects_field(document, "flowSet"));
     let mut request = request
-        .data(Relations::new(state.db.clone(), principal.clone()))
+        .data(Relations::new(
+            state.db.clone(),
+            principal.clone(),
+            stage_flow_sets,
+        ))
         .data(state.verifier.clone())
         .data(RequestContext {
             db: state.db.clone(),

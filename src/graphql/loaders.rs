@@ -7,7 +7,7 @@
 //! level (a stage's flows, a binding's stage and flow).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use uuid::Uuid;
 
@@ -18,7 +18,8 @@ use crate::error::ServiceError;
 use crate::flows::{self, Flow};
 use crate::stages::{self, CaptchaStage};
 
-/// One relation: the keys waiting for the next load, and what was loaded.
+/// One relation: the keys waiting for the next load, and what was loaded (shared, so that every
+/// field showing a loaded value reads it without a copy).
 struct Batch<V> {
     pending: HashSet<Uuid>,
     loaded: HashMap<Uuid, V>,
@@ -55,9 +56,9 @@ impl<V> Batch<V> {
 #[derive(Default)]
 struct State {
     /// Flow → its bindings, by order.
-    bindings_of_flow: Batch<Vec<FlowStageBinding>>,
+    bindings_of_flow: Batch<Arc<[FlowStageBinding]>>,
     /// Stage by id (a flow's stages, a binding's stage).
-    stages: Batch<Option<CaptchaStage>>,
+    stages: Batch<Option<Arc<CaptchaStage>>>,
     /// Flow by id (a binding's target).
     flows: Batch<Option<Flow>>,
 }
@@ -66,16 +67,20 @@ struct State {
 pub struct Relations {
     db: Db,
     principal: Principal,
+    /// Whether the stages loaded here carry their flows (`flow_set`): only when the document
+    /// selects `flowSet` somewhere; otherwise no field would show them.
+    stage_flow_sets: bool,
     state: Mutex<State>,
     /// One load at a time, so that concurrent fields share a batch instead of racing.
     loading: tokio::sync::Mutex<()>,
 }
 
 impl Relations {
-    pub fn new(db: Db, principal: Principal) -> Self {
+    pub fn new(db: Db, principal: Principal, stage_flow_sets: bool) -> Self {
         Relations {
             db,
             principal,
+            stage_flow_sets,
             state: Mutex::default(),
             loading: tokio::sync::Mutex::new(()),
         }
@@ -113,27 +118,27 @@ impl Relations {
     }
 
     /// A flow's bindings, by order, if they are loaded already (the plain path).
-    pub fn loaded_bindings(&self, flow: Uuid) -> Option<Vec<FlowStageBinding>> {
+    pub fn loaded_bindings(&self, flow: Uuid) -> Option<Arc<[FlowStageBinding]>> {
         self.state().bindings_of_flow.loaded.get(&flow).cloned()
     }
 
     /// A stage, if it is loaded already (the plain path).
-    pub fn loaded_stage(&self, id: Uuid) -> Option<Option<CaptchaStage>> {
+    pub fn loaded_stage(&self, id: Uuid) -> Option<Option<Arc<CaptchaStage>>> {
         self.state().stages.loaded.get(&id).cloned()
     }
 
     /// A flow's bindings, by order: shown to whoever may view bindings.
-    pub async fn bindings_of(&self, flow: Uuid) -> Result<Vec<FlowStageBinding>, ServiceError> {
+    pub async fn bindings_of(&self, flow: Uuid) -> Result<Arc<[FlowStageBinding]>, ServiceError> {
         self.principal.require(Permission::ViewFlowStageBinding)?;
         self.load_bindings(flow).await
     }
 
     /// A flow's stages, by binding order: shown to whoever may view captcha stages.
-    pub async fn stages_of(&self, flow: Uuid) -> Result<Vec<CaptchaStage>, ServiceError> {
+    pub async fn stages_of(&self, flow: Uuid) -> Result<Vec<Arc<CaptchaStage>>, ServiceError> {
         self.principal.require(Permission::ViewCaptchaStage)?;
         let bindings = self.load_bindings(flow).await?;
         let mut stages = Vec::with_capacity(bindings.len());
-        for binding in &bindings {
+        for binding in bindings.iter() {
             if let Some(stage) = self.load_stage(binding.stage).await? {
                 stages.push(stage);
             }
@@ -142,7 +147,7 @@ impl Relations {
     }
 
     /// A binding's stage: shown to whoever may view the binding.
-    pub async fn stage(&self, id: Uuid) -> Result<Option<CaptchaStage>, ServiceError> {
+    pub async fn stage(&self, id: Uuid) -> Result<Option<Arc<CaptchaStage>>, ServiceError> {
         self.load_stage(id).await
     }
 
@@ -168,7 +173,7 @@ impl Relations {
         Ok(state.flows.loaded[&id].clone())
     }
 
-    async fn load_bindings(&self, flow: Uuid) -> Result<Vec<FlowStageBinding>, ServiceError> {
+    async fn load_bindings(&self, flow: Uuid) -> Result<Arc<[FlowStageBinding]>, ServiceError> {
         let _loading = self.loading.lock().await;
         let Some(ids) = self.state().bindings_of_flow.take_pending(flow) else {
             return Ok(self.state().bindings_of_flow.loaded[&flow].clone());
@@ -182,17 +187,21 @@ impl Relations {
         }
         for id in ids {
             let mine = by_flow.remove(&id).unwrap_or_default();
-            state.bindings_of_flow.loaded.insert(id, mine);
+            state.bindings_of_flow.loaded.insert(id, mine.into());
         }
         Ok(state.bindings_of_flow.loaded[&flow].clone())
     }
 
-    async fn load_stage(&self, id: Uuid) -> Result<Option<CaptchaStage>, ServiceError> {
+    async fn load_stage(&self, id: Uuid) -> Result<Option<Arc<CaptchaStage>>, ServiceError> {
         let _loading = self.loading.lock().await;
         let Some(ids) = self.state().stages.take_pending(id) else {
             return Ok(self.state().stages.loaded[&id].clone());
         };
-        let mut found = stages::load_by_ids(&self.db, &ids).await?;
+        let mut found = if self.stage_flow_sets {
+            stages::load_by_ids(&self.db, &ids).await?
+        } else {
+            stages::load_by_ids_without_flows(&self.db, &ids).await?
+        };
         let mut state = self.state();
         for id in ids {
             let stage = found.remove(&id);
@@ -202,7 +211,7 @@ impl Relations {
                     .bindings_of_flow
                     .register(stage.flow_set.iter().map(|flow| flow.pk));
             }
-            state.stages.loaded.insert(id, stage);
+            state.stages.loaded.insert(id, stage.map(Arc::new));
         }
         Ok(state.stages.loaded[&id].clone())
     }

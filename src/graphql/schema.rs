@@ -212,7 +212,7 @@ impl QueryRoot {
             search,
             ordering,
         };
-        let page = flows::list_flows(db, principal, &filter, &page_request(page, page_size))
+        let page = flows::page_of_flows(db, principal, &filter, &page_request(page, page_size))
             .await
             .gql()?;
         show_flows(ctx, &page.results, RESULTS).await;

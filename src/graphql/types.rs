@@ -8,6 +8,8 @@ use async_graphql::{
     ComplexObject, Context, ContextSelectionSet, Interface, OutputType, Positioned, SimpleObject,
     Value,
 };
+use std::sync::Arc;
+
 use uuid::Uuid;
 
 use super::error::IntoGraphql;
@@ -137,15 +139,6 @@ pub enum StageObject {
     CaptchaStage(CaptchaStage),
 }
 
-impl StageObject {
-    /// The stage through the plain path when its selection allows.
-    fn plain(&self, ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> Option<Value> {
-        match self {
-            StageObject::CaptchaStage(stage) => plain_child(stage, ctx, field),
-        }
-    }
-}
-
 fn request<'a>(ctx: &Context<'a>) -> &'a RequestContext {
     ctx.data_unchecked::<RequestContext>()
 }
@@ -175,8 +168,11 @@ impl Flow {
     async fn stages(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<StageObject>> {
         let relations = relations(ctx);
         let stages = relations.stages_of(self.pk).await.gql()?;
-        relations.register_stages(&stages);
-        Ok(stages.into_iter().map(StageObject::CaptchaStage).collect())
+        relations.register_stages(stages.iter().map(|stage| &**stage));
+        Ok(stages
+            .into_iter()
+            .map(|stage| StageObject::CaptchaStage(Arc::unwrap_or_clone(stage)))
+            .collect())
     }
 
     /// This flow's bindings, by order (batched across a whole response).
@@ -187,8 +183,8 @@ impl Flow {
     ) -> async_graphql::Result<Vec<Plain<FlowStageBinding>>> {
         let relations = relations(ctx);
         let bindings = relations.bindings_of(self.pk).await.gql()?;
-        relations.register_bindings(&bindings);
-        Ok(bindings.into_iter().map(Plain).collect())
+        relations.register_bindings(bindings.iter());
+        Ok(bindings.iter().cloned().map(Plain).collect())
     }
 }
 
@@ -214,7 +210,7 @@ impl PlainRelations for Flow {
                 let field_ctx = ctx.with_field(field);
                 let child = field_ctx.with_selection_set(&field.node.selection_set);
                 let mut stages = Vec::with_capacity(bindings.len());
-                for binding in &bindings {
+                for binding in bindings.iter() {
                     if let Some(stage) = relations.loaded_stage(binding.stage)? {
                         stages.push(stage.plain_object(&child)?);
                     }
@@ -246,8 +242,8 @@ impl FlowStageBinding {
             .await
             .and_then(|stage| stage.ok_or(ServiceError::NotFound(crate::error::NO_CAPTCHA_STAGE)))
             .gql()?;
-        relations.register_stages([&stage]);
-        Ok(StageObject::CaptchaStage(stage))
+        relations.register_stages([&*stage]);
+        Ok(StageObject::CaptchaStage(Arc::unwrap_or_clone(stage)))
     }
 }
 
@@ -262,7 +258,7 @@ impl PlainRelations for FlowStageBinding {
         match name {
             "stage" => {
                 let stage = ctx.data_opt::<Relations>()?.loaded_stage(self.stage)??;
-                StageObject::CaptchaStage(stage).plain(ctx, field)
+                plain_child(&*stage, ctx, field)
             }
             _ => None,
         }

@@ -298,6 +298,42 @@ pub async fn load_by_ids(
     Ok(stages.into_iter().map(|stage| (stage.pk, stage)).collect())
 }
 
+/// Stages by id as a binding's `stage_obj` shows them (the name and the flows), in two queries.
+pub async fn stage_objs_by_ids(
+    db: &Db,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, StageObj>, ServiceError> {
+    let names = store::names(&db.reader, ids).await?;
+    let found: Vec<Uuid> = names.iter().map(|(id, _)| *id).collect();
+    let mut bindings = flow_store::bindings_of_stages(&db.reader, &found).await?;
+    Ok(names
+        .into_iter()
+        .map(|(pk, name)| {
+            let flows = bindings.remove(&pk).unwrap_or_default();
+            let stage_obj = StageObj {
+                pk,
+                name,
+                component: COMPONENT,
+                verbose_name: VERBOSE_NAME,
+                verbose_name_plural: VERBOSE_NAME_PLURAL,
+                meta_model_name: META_MODEL_NAME,
+                flow_set: flows.into_iter().map(|binding| binding.flow).collect(),
+            };
+            (pk, stage_obj)
+        })
+        .collect())
+}
+
+/// Stages by id with an empty `flow_set`, in one query, for a reader that shows no stage's
+/// flows (GraphQL, when the document selects no `flowSet`).
+pub async fn load_by_ids_without_flows(
+    db: &Db,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, CaptchaStage>, ServiceError> {
+    let stages = store::load_many(&db.reader, ids).await?;
+    Ok(stages.into_iter().map(|stage| (stage.pk, stage)).collect())
+}
+
 /// The stages of GraphQL's `Flow.stages`, by id: the caller needs the permission to view them.
 pub async fn captcha_stages_by_ids(
     db: &Db,
@@ -309,18 +345,24 @@ pub async fn captcha_stages_by_ids(
 }
 
 /// The private key and the siteverify settings of a stage, for the one use that needs the key:
-/// checking a token with the provider.
+/// checking a token with the provider (which needs no flows).
 pub async fn verifier_settings(
     db: &Db,
     id: Uuid,
 ) -> Result<Option<(CaptchaStage, SecretString)>, ServiceError> {
-    let Some(key) = store::private_key(&db.reader, id).await? else {
+    let Some(key) = private_key(db, id).await? else {
         return Ok(None);
     };
-    Ok(load_by_ids(db, &[id])
+    Ok(load_by_ids_without_flows(db, &[id])
         .await?
         .remove(&id)
         .map(|stage| (stage, key)))
+}
+
+/// A stage's private key alone, for a caller that holds the stage's settings already (the flow
+/// executor); `None` when the stage is gone.
+pub async fn private_key(db: &Db, id: Uuid) -> Result<Option<SecretString>, ServiceError> {
+    Ok(store::private_key(&db.reader, id).await?)
 }
 
 impl CaptchaStage {

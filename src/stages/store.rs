@@ -157,6 +157,24 @@ pub async fn load_many(
         .await
 }
 
+/// The names of the captcha stages among `ids` (a binding's `stage_obj` shows no more).
+pub async fn names(
+    conn: &impl ConnectionTrait,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, String)>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    joined()
+        .select_only()
+        .column(stage::Column::StageUuid)
+        .column(stage::Column::Name)
+        .filter(captcha_stage::Column::StagePtrId.is_in(ids.iter().copied()))
+        .into_tuple()
+        .all(conn)
+        .await
+}
+
 /// The stage's private key, for the provider's siteverify call and nothing else.
 pub async fn private_key(
     conn: &impl ConnectionTrait,

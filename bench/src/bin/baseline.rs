@@ -8,6 +8,16 @@
 //! * `GET /api/v3/stages/captcha/?page_size=N&page=P`: the token, the count, the page (by name,
 //!   then pk) and the flows of the page's stages in one more query.
 //! * `GET /api/v3/stages/captcha/{id}/`: the token, the stage, its flows.
+//! * `GET /api/v3/flows/instances/?page_size=N&page=P`: the token, the count, the page of
+//!   flows (by slug, name, pk) and the stage ids of the page's flows in one more query (each
+//!   flow's `stages`, by binding order).
+//! * `GET /api/v3/flows/bindings/?page_size=N&page=P`: the token, the count, the page of
+//!   bindings (by order, pk), the page's stages and those stages' flows (each binding's
+//!   `stage_obj` with its `flow_set`).
+//! * `POST /graphql`: answers ONE document only, whatever the body says: the bench's
+//!   `flows(pageSize: 100) { results { slug stageBindings { order stage { name } } stages { name } } }`
+//!   (loadgen's `gql-flows`), with the token, the count, the page of flows and their bindings
+//!   joined with their stages' names: the same reads and the same JSON, without GraphQL.
 //!
 //! Responses carry the service's JSON (every key, in authentik's order). The database must
 //! already be migrated (`stages-api migrate`); `BOOTSTRAP_TOKEN` is registered as a superuser
@@ -34,6 +44,10 @@ const DEFAULT_API_URL: &str = "https://www.recaptcha.net/recaptcha/api/siteverif
 const DEFAULT_BACKGROUND: &str = "/static/dist/assets/images/flow_background.jpg";
 const PERM_ADD: &str = "authentik_stages_captcha.add_captchastage";
 const PERM_VIEW: &str = "authentik_stages_captcha.view_captchastage";
+const PERM_VIEW_FLOW: &str = "authentik_flows.view_flow";
+const PERM_VIEW_BINDING: &str = "authentik_flows.view_flowstagebinding";
+/// The page size of the one GraphQL document the baseline answers.
+const GRAPHQL_PAGE: &str = "page_size=100";
 /// The service's pool sizes (src/db.rs), so that both sides get the same database parallelism.
 const POSTGRES_POOL_SIZE: u32 = 8;
 const SQLITE_READERS: u32 = 4;
@@ -86,7 +100,7 @@ struct StageOut {
     error_on_invalid_score: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 struct FlowOut {
     pk: Uuid,
     policybindingmodel_ptr_id: Uuid,
@@ -122,6 +136,123 @@ struct PageOut {
     results: Vec<StageOut>,
     autocomplete: Autocomplete,
 }
+
+/// authentik's `Flow` serializer (the service's `Flow`), keys in its order.
+#[derive(Serialize)]
+struct FullFlowOut {
+    pk: Uuid,
+    policybindingmodel_ptr_id: Uuid,
+    name: String,
+    slug: String,
+    title: String,
+    designation: String,
+    background: String,
+    stages: Vec<Uuid>,
+    policies: [Uuid; 0],
+    cache_count: u32,
+    policy_engine_mode: String,
+    compatibility_mode: bool,
+    export_url: String,
+    layout: String,
+    denied_action: String,
+    authentication: String,
+}
+
+/// authentik's `Stage` serializer of a binding's `stage_obj`.
+#[derive(Serialize)]
+struct StageObjOut {
+    pk: Uuid,
+    name: String,
+    component: &'static str,
+    verbose_name: &'static str,
+    verbose_name_plural: &'static str,
+    meta_model_name: &'static str,
+    flow_set: Vec<FlowOut>,
+}
+
+#[derive(Serialize)]
+struct BindingOut {
+    pk: Uuid,
+    policybindingmodel_ptr_id: Uuid,
+    target: Uuid,
+    stage: Uuid,
+    stage_obj: StageObjOut,
+    evaluate_on_plan: bool,
+    re_evaluate_policies: bool,
+    order: i32,
+    policy_engine_mode: String,
+    invalid_response_action: String,
+}
+
+#[derive(Serialize)]
+struct ListOut<T> {
+    pagination: Pagination,
+    results: Vec<T>,
+    autocomplete: Autocomplete,
+}
+
+/// The GraphQL answer of the one document: `{"data": {"flows": {"results": [...]}}}`.
+#[derive(Serialize)]
+struct GqlOut {
+    data: GqlData,
+}
+
+#[derive(Serialize)]
+struct GqlData {
+    flows: GqlFlows,
+}
+
+#[derive(Serialize)]
+struct GqlFlows {
+    results: Vec<GqlFlow>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GqlFlow {
+    slug: String,
+    stage_bindings: Vec<GqlBinding>,
+    stages: Vec<GqlStage>,
+}
+
+#[derive(Serialize)]
+struct GqlBinding {
+    order: i32,
+    stage: GqlStage,
+}
+
+#[derive(Serialize, Clone)]
+struct GqlStage {
+    name: String,
+}
+
+/// A flow row as selected by `FULL_FLOW_PAGE`.
+type FullFlowRow = (
+    Uuid,
+    Uuid,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    bool,
+    String,
+    String,
+    String,
+);
+/// A binding row as selected by `BINDING_PAGE`.
+type BindingRow = (
+    Uuid,
+    Option<Uuid>,
+    Uuid,
+    Uuid,
+    bool,
+    bool,
+    i32,
+    String,
+    String,
+);
 
 /// A stage row joined with its captcha row, as selected by `STAGE_COLUMNS`.
 type StageRow = (Uuid, String, String, String, String, bool, f64, f64, bool);
@@ -166,7 +297,7 @@ fn stage_out(row: StageRow, flow_set: Vec<FlowOut>) -> StageOut {
 fn background_url(stored: Option<&str>) -> String {
     match stored {
         None | Some("") => DEFAULT_BACKGROUND.to_string(),
-        Some(url) if url.starts_with("http") => url.to_string(),
+        Some(url) if url.starts_with("http") || url.starts_with("/static") => url.to_string(),
         Some(path) => format!("/media/{path}"),
     }
 }
@@ -191,6 +322,29 @@ fn flow_out(row: FlowRow) -> (Uuid, FlowOut) {
     (stage, out)
 }
 
+fn full_flow_out(row: FullFlowRow, stages: Vec<Uuid>) -> FullFlowOut {
+    let (pk, ptr, name, slug, title, designation, background, mode, compat, layout, denied, auth) =
+        row;
+    FullFlowOut {
+        pk,
+        policybindingmodel_ptr_id: ptr,
+        export_url: format!("/api/v3/flows/instances/{slug}/export/"),
+        background: background_url(background.as_deref()),
+        name,
+        slug,
+        title,
+        designation,
+        stages,
+        policies: [],
+        cache_count: 0,
+        policy_engine_mode: mode,
+        compatibility_mode: compat,
+        layout,
+        denied_action: denied,
+        authentication: auth,
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // HTTP helpers.
 
@@ -202,6 +356,15 @@ fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response {
     match serde_json::to_vec(value) {
         Ok(body) => (status, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
         Err(_) => server_error(),
+    }
+}
+
+/// A list handler's answer: the page, `Invalid page.` or the database error.
+fn answer_page<T: Serialize>(page: Result<Option<T>, sqlx::Error>) -> Response {
+    match page {
+        Ok(Some(page)) => json_response(StatusCode::OK, &page),
+        Ok(None) => detail(StatusCode::NOT_FOUND, "Invalid page."),
+        Err(err) => db_error(err),
     }
 }
 
@@ -242,12 +405,12 @@ fn token_hash(headers: &HeaderMap) -> Result<String, &'static str> {
 }
 
 /// Whether the token row grants `permission`; otherwise the 403 message.
-fn authorize(row: Option<TokenRow>, permission: &str) -> Result<(), &'static str> {
+fn authorize(row: Option<&TokenRow>, permission: &str) -> Result<(), &'static str> {
     let (superuser, permissions, revoked, expires) = row.ok_or(INVALID_TOKEN)?;
-    if revoked || expires.is_some_and(|at| at <= Utc::now()) {
+    if *revoked || expires.is_some_and(|at| at <= Utc::now()) {
         return Err(INVALID_TOKEN);
     }
-    if superuser || permissions.split_whitespace().any(|p| p == permission) {
+    if *superuser || permissions.split_whitespace().any(|p| p == permission) {
         Ok(())
     } else {
         Err(NO_PERMISSION)
@@ -335,6 +498,30 @@ const FLOW_COLUMNS: &str = "SELECT b.stage, f.flow_uuid, f.policybindingmodel_pt
      WHERE b.stage IN (";
 const FLOW_ORDER: &str = ") ORDER BY f.slug, b.\"order\"";
 
+const FLOW_COUNT_SQL: &str = "SELECT COUNT(*) FROM flow";
+const FULL_FLOW_PAGE_SQL: &str = "SELECT flow_uuid, policybindingmodel_ptr_id, name, slug, title, \
+     designation, background, policy_engine_mode, compatibility_mode, layout, denied_action, \
+     authentication FROM flow ORDER BY slug, name, flow_uuid LIMIT $1 OFFSET $2";
+const FLOW_SLUG_PAGE_SQL: &str =
+    "SELECT flow_uuid, slug FROM flow ORDER BY slug, name, flow_uuid LIMIT $1 OFFSET $2";
+const BINDING_COUNT_SQL: &str =
+    "SELECT COUNT(*) FROM flow_stage_binding b JOIN stage s ON s.stage_uuid = b.stage";
+const BINDING_PAGE_SQL: &str = "SELECT b.fsb_uuid, b.policybindingmodel_ptr_id, b.target, \
+     b.stage, b.evaluate_on_plan, b.re_evaluate_policies, b.\"order\", b.policy_engine_mode, \
+     b.invalid_response_action FROM flow_stage_binding b JOIN stage s ON s.stage_uuid = b.stage \
+     ORDER BY b.\"order\", b.fsb_uuid LIMIT $1 OFFSET $2";
+/// The stage ids of flows (`Flow.stages`), by binding order.
+const STAGE_IDS_OF_FLOWS: &str = "SELECT target, stage FROM flow_stage_binding WHERE target IN (";
+const BINDING_ORDER: &str = ") ORDER BY \"order\", fsb_uuid";
+/// Stage names by id (a binding's `stage_obj`).
+const STAGE_NAMES: &str = "SELECT s.stage_uuid, s.name FROM captcha_stage c \
+     JOIN stage s ON s.stage_uuid = c.stage_ptr_id WHERE c.stage_ptr_id IN (";
+/// The bindings of flows with their stages' names (GraphQL's `stageBindings` and `stages`).
+const BINDINGS_WITH_NAMES: &str = "SELECT b.target, b.\"order\", s.name FROM flow_stage_binding b \
+     JOIN captcha_stage c ON c.stage_ptr_id = b.stage JOIN stage s ON s.stage_uuid = b.stage \
+     WHERE b.target IN (";
+const BINDINGS_WITH_NAMES_ORDER: &str = ") ORDER BY b.\"order\", b.fsb_uuid";
+
 /// The statements of one backend, made once at start.
 struct Sql {
     token: &'static str,
@@ -346,6 +533,11 @@ struct Sql {
     count: &'static str,
     page: &'static str,
     one: &'static str,
+    flow_count: &'static str,
+    full_flow_page: &'static str,
+    flow_slug_page: &'static str,
+    binding_count: &'static str,
+    binding_page: &'static str,
 }
 
 impl Sql {
@@ -364,6 +556,11 @@ impl Sql {
             count: convert(COUNT_SQL.into()),
             page: convert(format!("{STAGE_COLUMNS}{PAGE_SUFFIX}")),
             one: convert(format!("{STAGE_COLUMNS}{ONE_SUFFIX}")),
+            flow_count: convert(FLOW_COUNT_SQL.into()),
+            full_flow_page: convert(FULL_FLOW_PAGE_SQL.into()),
+            flow_slug_page: convert(FLOW_SLUG_PAGE_SQL.into()),
+            binding_count: convert(BINDING_COUNT_SQL.into()),
+            binding_page: convert(BINDING_PAGE_SQL.into()),
         }
     }
 }
@@ -382,6 +579,15 @@ macro_rules! backend {
 
             impl Store {
                 async fn authorize(&self, headers: &HeaderMap, perm: &str) -> Result<(), Response> {
+                    self.authorize_all(headers, &[perm]).await
+                }
+
+                /// One token lookup, every permission of `perms` checked.
+                async fn authorize_all(
+                    &self,
+                    headers: &HeaderMap,
+                    perms: &[&str],
+                ) -> Result<(), Response> {
                     let forbidden = |message| detail(StatusCode::FORBIDDEN, message);
                     let hash = token_hash(headers).map_err(forbidden)?;
                     let row: Option<TokenRow> = sqlx::query_as(self.sql.token)
@@ -389,7 +595,10 @@ macro_rules! backend {
                         .fetch_optional(&self.reader)
                         .await
                         .map_err(db_error)?;
-                    authorize(row, perm).map_err(forbidden)
+                    for perm in perms {
+                        authorize(row.as_ref(), perm).map_err(forbidden)?;
+                    }
+                    Ok(())
                 }
 
                 pub async fn register_token(&self, secret: &str) -> Result<(), sqlx::Error> {
@@ -535,11 +744,7 @@ macro_rules! backend {
                     if let Err(response) = self.authorize(&headers, PERM_VIEW).await {
                         return response;
                     }
-                    match self.page(query.as_deref()).await {
-                        Ok(Some(page)) => json_response(StatusCode::OK, &page),
-                        Ok(None) => detail(StatusCode::NOT_FOUND, "Invalid page."),
-                        Err(err) => db_error(err),
-                    }
+                    answer_page(self.page(query.as_deref()).await)
                 }
 
                 async fn page(&self, query: Option<&str>) -> Result<Option<PageOut>, sqlx::Error> {
@@ -568,6 +773,224 @@ macro_rules! backend {
                         results,
                         autocomplete: Autocomplete {},
                     }))
+                }
+
+                /// The rows of a `WHERE x IN (ids)` statement, with one placeholder per id
+                /// (none without ids).
+                async fn rows_in<R>(
+                    &self,
+                    head: &'static str,
+                    ids: &[Uuid],
+                    tail: &'static str,
+                ) -> Result<Vec<R>, sqlx::Error>
+                where
+                    R: for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row> + Send + Unpin,
+                {
+                    if ids.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let mut query = sqlx::QueryBuilder::<$db>::new(head);
+                    let mut list = query.separated(", ");
+                    for id in ids {
+                        list.push_bind(*id);
+                    }
+                    query.push(tail);
+                    query.build_query_as().fetch_all(&self.reader).await
+                }
+
+                /// A list's answer once the caller may see it (`page` runs only then).
+                async fn listed<T: Serialize>(
+                    &self,
+                    headers: &HeaderMap,
+                    permission: &str,
+                    page: impl Future<Output = Result<Option<T>, sqlx::Error>>,
+                ) -> Response {
+                    match self.authorize(headers, permission).await {
+                        Ok(()) => answer_page(page.await),
+                        Err(response) => response,
+                    }
+                }
+
+                /// Django's paginator: the count, then the rows of the page `query` asks for
+                /// (`None`: an invalid page).
+                async fn page_rows<R>(
+                    &self,
+                    count_sql: &'static str,
+                    page_sql: &'static str,
+                    query: Option<&str>,
+                ) -> Result<Option<(Pagination, Vec<R>)>, sqlx::Error>
+                where
+                    R: for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row> + Send + Unpin,
+                {
+                    let count: i64 = sqlx::query_scalar(count_sql)
+                        .fetch_one(&self.reader)
+                        .await?;
+                    let Some((offset, limit, pagination)) = window(query, count as u64) else {
+                        return Ok(None);
+                    };
+                    let rows = sqlx::query_as(page_sql)
+                        .bind(limit as i64)
+                        .bind(offset as i64)
+                        .fetch_all(&self.reader)
+                        .await?;
+                    Ok(Some((pagination, rows)))
+                }
+
+                pub async fn list_flows(
+                    &self,
+                    headers: HeaderMap,
+                    query: Option<String>,
+                ) -> Response {
+                    let page = self.flow_page(query.as_deref());
+                    self.listed(&headers, PERM_VIEW_FLOW, page).await
+                }
+
+                async fn flow_page(
+                    &self,
+                    query: Option<&str>,
+                ) -> Result<Option<ListOut<FullFlowOut>>, sqlx::Error> {
+                    let sql = (self.sql.flow_count, self.sql.full_flow_page);
+                    let Some((pagination, rows)) =
+                        self.page_rows::<FullFlowRow>(sql.0, sql.1, query).await?
+                    else {
+                        return Ok(None);
+                    };
+                    let ids: Vec<Uuid> = rows.iter().map(|row| row.0).collect();
+                    let mut stages: std::collections::HashMap<Uuid, Vec<Uuid>> =
+                        std::collections::HashMap::new();
+                    let pairs: Vec<(Uuid, Uuid)> = self
+                        .rows_in(STAGE_IDS_OF_FLOWS, &ids, BINDING_ORDER)
+                        .await?;
+                    for (flow, stage) in pairs {
+                        stages.entry(flow).or_default().push(stage);
+                    }
+                    let results = rows
+                        .into_iter()
+                        .map(|row| {
+                            let own = stages.remove(&row.0).unwrap_or_default();
+                            full_flow_out(row, own)
+                        })
+                        .collect();
+                    Ok(Some(ListOut {
+                        pagination,
+                        results,
+                        autocomplete: Autocomplete {},
+                    }))
+                }
+
+                pub async fn list_bindings(
+                    &self,
+                    headers: HeaderMap,
+                    query: Option<String>,
+                ) -> Response {
+                    let page = self.binding_page(query.as_deref());
+                    self.listed(&headers, PERM_VIEW_BINDING, page).await
+                }
+
+                async fn binding_page(
+                    &self,
+                    query: Option<&str>,
+                ) -> Result<Option<ListOut<BindingOut>>, sqlx::Error> {
+                    let sql = (self.sql.binding_count, self.sql.binding_page);
+                    let Some((pagination, rows)) =
+                        self.page_rows::<BindingRow>(sql.0, sql.1, query).await?
+                    else {
+                        return Ok(None);
+                    };
+                    let mut stage_ids: Vec<Uuid> = rows.iter().map(|row| row.3).collect();
+                    stage_ids.sort_unstable();
+                    stage_ids.dedup();
+                    let names: std::collections::HashMap<Uuid, String> = self
+                        .rows_in::<(Uuid, String)>(STAGE_NAMES, &stage_ids, ")")
+                        .await?
+                        .into_iter()
+                        .collect();
+                    // A stage shown by several bindings shows the same flows each time.
+                    let flows = self.flows(&stage_ids).await?;
+                    let flow_set = |stage: &Uuid| -> Vec<FlowOut> {
+                        flows.get(stage).cloned().unwrap_or_default()
+                    };
+                    let results = rows
+                        .into_iter()
+                        .map(|row| {
+                            let (pk, ptr, target, stage, on_plan, re_eval, order, mode, action) =
+                                row;
+                            BindingOut {
+                                pk,
+                                policybindingmodel_ptr_id: ptr.unwrap_or_default(),
+                                target,
+                                stage,
+                                stage_obj: StageObjOut {
+                                    pk: stage,
+                                    name: names.get(&stage).cloned().unwrap_or_default(),
+                                    component: "ak-stage-captcha-form",
+                                    verbose_name: "Captcha Stage",
+                                    verbose_name_plural: "Captcha Stages",
+                                    meta_model_name: "authentik_stages_captcha.captchastage",
+                                    flow_set: flow_set(&stage),
+                                },
+                                evaluate_on_plan: on_plan,
+                                re_evaluate_policies: re_eval,
+                                order,
+                                policy_engine_mode: mode,
+                                invalid_response_action: action,
+                            }
+                        })
+                        .collect();
+                    Ok(Some(ListOut {
+                        pagination,
+                        results,
+                        autocomplete: Autocomplete {},
+                    }))
+                }
+
+                /// The one GraphQL document of the benchmark (module docs).
+                pub async fn graphql_flows(&self, headers: HeaderMap) -> Response {
+                    let perms = [PERM_VIEW_FLOW, PERM_VIEW_BINDING, PERM_VIEW];
+                    if let Err(response) = self.authorize_all(&headers, &perms).await {
+                        return response;
+                    }
+                    match self.graphql_page().await {
+                        Ok(out) => json_response(StatusCode::OK, &out),
+                        Err(err) => db_error(err),
+                    }
+                }
+
+                async fn graphql_page(&self) -> Result<GqlOut, sqlx::Error> {
+                    let sql = (self.sql.flow_count, self.sql.flow_slug_page);
+                    let (_, rows) = self
+                        .page_rows::<(Uuid, String)>(sql.0, sql.1, Some(GRAPHQL_PAGE))
+                        .await?
+                        .expect("page 1 always exists");
+                    let ids: Vec<Uuid> = rows.iter().map(|row| row.0).collect();
+                    let mut bindings: std::collections::HashMap<Uuid, Vec<GqlBinding>> =
+                        std::collections::HashMap::new();
+                    let found: Vec<(Uuid, i32, String)> = self
+                        .rows_in(BINDINGS_WITH_NAMES, &ids, BINDINGS_WITH_NAMES_ORDER)
+                        .await?;
+                    for (flow, order, name) in found {
+                        bindings.entry(flow).or_default().push(GqlBinding {
+                            order,
+                            stage: GqlStage { name },
+                        });
+                    }
+                    let results = rows
+                        .into_iter()
+                        .map(|(id, slug)| {
+                            let stage_bindings = bindings.remove(&id).unwrap_or_default();
+                            let stages = stage_bindings.iter().map(|b| b.stage.clone()).collect();
+                            GqlFlow {
+                                slug,
+                                stage_bindings,
+                                stages,
+                            }
+                        })
+                        .collect();
+                    Ok(GqlOut {
+                        data: GqlData {
+                            flows: GqlFlows { results },
+                        },
+                    })
                 }
 
                 pub async fn retrieve(&self, headers: HeaderMap, id: String) -> Response {
@@ -643,6 +1066,36 @@ async fn retrieve(
     }
 }
 
+async fn list_flows(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    match &*state {
+        Backend::Postgres(store) => store.list_flows(headers, query).await,
+        Backend::Sqlite(store) => store.list_flows(headers, query).await,
+    }
+}
+
+async fn list_bindings(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    match &*state {
+        Backend::Postgres(store) => store.list_bindings(headers, query).await,
+        Backend::Sqlite(store) => store.list_bindings(headers, query).await,
+    }
+}
+
+/// Reads the body (as the service must) and answers the one document.
+async fn graphql(State(state): State<AppState>, headers: HeaderMap, _body: Bytes) -> Response {
+    match &*state {
+        Backend::Postgres(store) => store.graphql_flows(headers).await,
+        Backend::Sqlite(store) => store.graphql_flows(headers).await,
+    }
+}
+
 async fn connect(url: &str) -> Result<Backend, sqlx::Error> {
     if url.starts_with("sqlite:") {
         use sqlx::sqlite::SqliteSynchronous;
@@ -693,20 +1146,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = Router::new()
         .route("/api/v3/stages/captcha/", get(list).post(create))
         .route("/api/v3/stages/captcha/{id}/", get(retrieve))
+        .route("/api/v3/flows/instances/", get(list_flows))
+        .route("/api/v3/flows/bindings/", get(list_bindings))
+        .route("/graphql", axum::routing::post(graphql))
         .route("/-/health/ready/", get(|| async { StatusCode::OK }))
         .with_state(Arc::new(backend));
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     println!("baseline is serving on http://{}", listener.local_addr()?);
     axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .expect("SIGTERM handler");
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {},
-                _ = term.recv() => {},
-            }
-        })
+        .with_graceful_shutdown(stages_bench::stopped())
         .await?;
     Ok(())
 }

@@ -8,12 +8,20 @@
 //!     prints one tab-separated line: req/s, p50 ms, p99 ms, requests, errors, and all requests
 //!     answered (warm-up included)
 //! loadgen seed --url URL --count N          N stages with 2 flows each, through REST
-//! loadgen compare --url A --url B           same JSON shapes (keys, in order) from both servers
+//! loadgen seed-flows --url URL --count N    N stages and N flows, each flow bound to 2 stages
+//! loadgen compare --url A --url B           same JSON shapes (keys) from both servers
+//! loadgen compare-flows --url A --url B     byte-identical flow, binding and GraphQL pages
+//! loadgen exec-setup --url URL --siteverify PEER_URL [--slug S]
+//!                                           a flow of one captcha stage checked by PEER_URL
 //! loadgen report FILE                       the markdown table and targets of a results file
 //! ```
 //!
 //! The Bearer token comes from the environment (`BENCH_TOKEN`) and is never printed.
-//! Scenarios: create-min, create-flows, gql-create, list, gql-list, retrieve.
+//! Scenarios: create-min, create-flows, gql-create, list, gql-list, retrieve (stages);
+//! flows, bindings, gql-flows (a page of 100 flows or bindings); exec-solve (executor GET with
+//! no session, then POST of a token with the new session's cookie: one solve), exec-plan (the
+//! GET alone: one plan stored), exec-create (create-min again, the executor's reference;
+//! `--slug` names the executor's flow, default `bench-exec`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -31,6 +39,15 @@ use tokio::net::TcpStream;
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 const STAGES_PATH: &str = "/api/v3/stages/captcha/";
+const FLOWS_PATH: &str = "/api/v3/flows/instances/";
+const BINDINGS_PATH: &str = "/api/v3/flows/bindings/";
+/// The GraphQL document of `gql-flows` (the baseline answers this one document).
+const FLOWS_DOCUMENT: &str = "query { flows(pageSize: 100) { results { slug stageBindings { order stage { name } } stages { name } } } }";
+/// The executor's flow unless `--slug` names another.
+const EXEC_SLUG: &str = "bench-exec";
+/// The page's own query string (`next=/bench/`), as the flow page passes it to the executor.
+const EXEC_QUERY: &str = "query=next%3D%2Fbench%2F";
+const SESSION_COOKIE: &str = "authentik_session";
 const FLOW_FIELDS: &str = "id policybindingmodelPtrId name slug title designation background \
      policyEngineMode compatibilityMode exportUrl layout deniedAction";
 
@@ -49,6 +66,12 @@ enum Scenario {
     List,
     GqlList,
     Retrieve,
+    Flows,
+    Bindings,
+    GqlFlows,
+    ExecSolve,
+    ExecPlan,
+    ExecCreate,
 }
 
 impl Scenario {
@@ -60,19 +83,30 @@ impl Scenario {
             "list" => Scenario::List,
             "gql-list" => Scenario::GqlList,
             "retrieve" => Scenario::Retrieve,
+            "flows" => Scenario::Flows,
+            "bindings" => Scenario::Bindings,
+            "gql-flows" => Scenario::GqlFlows,
+            "exec-solve" => Scenario::ExecSolve,
+            "exec-plan" => Scenario::ExecPlan,
+            "exec-create" => Scenario::ExecCreate,
             other => return Err(format!("unknown scenario {other:?}").into()),
         })
     }
 
     fn expected(self) -> StatusCode {
         match self {
-            Scenario::CreateMin | Scenario::CreateFlows => StatusCode::CREATED,
+            Scenario::CreateMin | Scenario::CreateFlows | Scenario::ExecCreate => {
+                StatusCode::CREATED
+            }
             _ => StatusCode::OK,
         }
     }
 
     fn graphql(self) -> bool {
-        matches!(self, Scenario::GqlCreate | Scenario::GqlList)
+        matches!(
+            self,
+            Scenario::GqlCreate | Scenario::GqlList | Scenario::GqlFlows
+        )
     }
 }
 
@@ -97,6 +131,14 @@ impl Target {
             addr: addr.to_string(),
         })
     }
+}
+
+/// Who sends a request: an API client with the Bearer token, or an anonymous browser with its
+/// session cookie, if it has one yet (the flow executor).
+#[derive(Clone, Copy)]
+enum Caller<'a> {
+    Token,
+    Browser(Option<&'a str>),
 }
 
 /// One keep-alive connection.
@@ -133,20 +175,41 @@ impl Client {
         path: &str,
         body: Option<String>,
     ) -> Result<(StatusCode, Bytes), Error> {
-        let request = Request::builder()
+        let (status, _, bytes) = self.send_as(method, path, body, Caller::Token).await?;
+        Ok((status, bytes))
+    }
+
+    /// A request as `caller`; the answer's status, headers and body.
+    async fn send_as(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<String>,
+        caller: Caller<'_>,
+    ) -> Result<(StatusCode, header::HeaderMap, Bytes), Error> {
+        let mut request = Request::builder()
             .method(method)
             .uri(path)
             .header(header::HOST, self.target.addr.as_str())
-            .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Full::new(Bytes::from(body.unwrap_or_default())))?;
+            .header(header::CONTENT_TYPE, "application/json");
+        match caller {
+            Caller::Token => {
+                request = request.header(header::AUTHORIZATION, format!("Bearer {}", self.token));
+            }
+            Caller::Browser(None) => {}
+            Caller::Browser(Some(session)) => {
+                request = request.header(header::COOKIE, format!("{SESSION_COOKIE}={session}"));
+            }
+        }
+        let request = request.body(Full::new(Bytes::from(body.unwrap_or_default())))?;
         let sender = self.connect().await?;
         sender.ready().await?;
         let result = async {
             let response = sender.send_request(request).await?;
             let status = response.status();
+            let headers = response.headers().clone();
             let bytes = response.into_body().collect().await?.to_bytes();
-            Ok::<_, Error>((status, bytes))
+            Ok::<_, Error>((status, headers, bytes))
         }
         .await;
         if result.is_err() {
@@ -201,7 +264,7 @@ fn request_for(
 ) -> (Method, String, Option<String>) {
     let post = Method::POST;
     match scenario {
-        Scenario::CreateMin => (
+        Scenario::CreateMin | Scenario::ExecCreate => (
             post,
             STAGES_PATH.into(),
             Some(format!(
@@ -243,6 +306,107 @@ fn request_for(
         Scenario::Retrieve => {
             let id = &ids[(seq as usize) % ids.len()];
             (Method::GET, format!("{STAGES_PATH}{id}/"), None)
+        }
+        Scenario::Flows => (Method::GET, format!("{FLOWS_PATH}?page_size=100"), None),
+        Scenario::Bindings => (Method::GET, format!("{BINDINGS_PATH}?page_size=100"), None),
+        Scenario::GqlFlows => {
+            let body = serde_json::json!({ "query": FLOWS_DOCUMENT }).to_string();
+            (post, "/graphql".into(), Some(body))
+        }
+        Scenario::ExecSolve | Scenario::ExecPlan => {
+            unreachable!("the executor's scenarios are two requests or anonymous: `perform`")
+        }
+    }
+}
+
+/// The executor's URL for the flow `slug`, with the page's query.
+fn executor_path(slug: &str) -> String {
+    format!("/api/v3/flows/executor/{slug}/?{EXEC_QUERY}")
+}
+
+/// What went wrong with an answer, for the first-error message.
+fn describe_answer(status: StatusCode, body: &[u8]) -> String {
+    format!(
+        "{status}: {}",
+        String::from_utf8_lossy(&body[..body.len().min(300)])
+    )
+}
+
+/// The session cookie a response sets.
+fn session_of(headers: &header::HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .filter_map(|value| value.split(';').next()?.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.to_string())
+}
+
+/// The executor's GET with no session: a new plan is stored and the captcha challenge answered,
+/// with the new session's cookie. The cookie, or what went wrong.
+async fn executor_start(client: &mut Client, slug: &str) -> Result<Result<String, String>, Error> {
+    let (status, headers, body) = client
+        .send_as(
+            Method::GET,
+            &executor_path(slug),
+            None,
+            Caller::Browser(None),
+        )
+        .await?;
+    if status != StatusCode::OK || !contains(&body, br#""component":"ak-stage-captcha""#) {
+        return Ok(Err(format!(
+            "executor GET {}",
+            describe_answer(status, &body)
+        )));
+    }
+    Ok(session_of(&headers).ok_or_else(|| "executor GET set no session cookie".to_string()))
+}
+
+/// One request (two for a solve) of `scenario`: `Ok(Err(why))` when the answer is not the
+/// success the scenario expects.
+async fn perform(
+    client: &mut Client,
+    scenario: Scenario,
+    unique: &str,
+    ids: &[String],
+    seq: u64,
+    slug: &str,
+) -> Result<Result<(), String>, Error> {
+    match scenario {
+        Scenario::ExecPlan => Ok(executor_start(client, slug).await?.map(|_| ())),
+        Scenario::ExecSolve => {
+            let session = match executor_start(client, slug).await? {
+                Ok(session) => session,
+                Err(why) => return Ok(Err(why)),
+            };
+            let body = format!(r#"{{"component":"ak-stage-captcha","token":"bench-{unique}"}}"#);
+            let (status, _, answer) = client
+                .send_as(
+                    Method::POST,
+                    &executor_path(slug),
+                    Some(body),
+                    Caller::Browser(Some(&session)),
+                )
+                .await?;
+            if status == StatusCode::OK && contains(&answer, br#""component":"xak-flow-redirect""#)
+            {
+                Ok(Ok(()))
+            } else {
+                Ok(Err(format!(
+                    "executor POST {}",
+                    describe_answer(status, &answer)
+                )))
+            }
+        }
+        _ => {
+            let (method, path, body) = request_for(scenario, unique, ids, seq);
+            let (status, body) = client.send(method, &path, body).await?;
+            if succeeded(scenario, status, &body) {
+                Ok(Ok(()))
+            } else {
+                Ok(Err(describe_answer(status, &body)))
+            }
         }
     }
 }
@@ -309,6 +473,7 @@ async fn run(args: &Args) -> Result<(), Error> {
     // `--requests N` stops after N requests in all (for counting work per request).
     let max_requests: u64 = args.get("requests").map_or(Ok(u64::MAX), str::parse)?;
     let token = token()?;
+    let slug: Arc<str> = args.get("slug").unwrap_or(EXEC_SLUG).into();
     let given_ids: Vec<String> = args.all("id").into_iter().map(String::from).collect();
     let ids: Arc<Vec<String>> = Arc::new(if !given_ids.is_empty() {
         given_ids
@@ -334,6 +499,7 @@ async fn run(args: &Args) -> Result<(), Error> {
         let run_id = run_id.clone();
         let first_error = first_error.clone();
         let seq_all = seq_all.clone();
+        let slug = slug.clone();
         workers.push(tokio::spawn(async move {
             let mut result = WorkerResult::default();
             tokio::time::sleep_until(start.into()).await;
@@ -349,21 +515,15 @@ async fn run(args: &Args) -> Result<(), Error> {
                 }
                 seq += 1;
                 let unique = format!("{run_id}-{worker}-{seq}");
-                let (method, path, body) = request_for(scenario, &unique, &ids, global);
-                let outcome = client.send(method, &path, body).await;
+                let outcome = perform(&mut client, scenario, &unique, &ids, global, &slug).await;
                 let ended = Instant::now();
-                let ok = match &outcome {
-                    Ok((status, body)) => succeeded(scenario, *status, body),
-                    Err(_) => false,
-                };
+                let ok = matches!(outcome, Ok(Ok(())));
                 if !ok {
                     let mut first = first_error.lock().expect("not poisoned");
                     if first.is_none() {
                         *first = Some(match &outcome {
-                            Ok((status, body)) => format!(
-                                "{status}: {}",
-                                String::from_utf8_lossy(&body[..body.len().min(300)])
-                            ),
+                            Ok(Err(why)) => why.clone(),
+                            Ok(Ok(())) => unreachable!("a success"),
                             Err(err) => format!("transport: {err}"),
                         });
                     }
@@ -466,13 +626,16 @@ fn shape(value: &Value) -> Value {
     }
 }
 
+/// The two `--url`s of a comparison: the service's, then the baseline's.
+fn service_and_baseline<'a>(args: &'a Args, command: &str) -> Result<[&'a str; 2], Error> {
+    <[&str; 2]>::try_from(args.all("url"))
+        .map_err(|_| format!("{command} needs --url SERVICE --url BASELINE").into())
+}
+
 /// Checks that the baseline answers what the service answers, key for key, for a create with
 /// flows, a list page and a retrieve.
 async fn compare(args: &Args) -> Result<(), Error> {
-    let urls = args.all("url");
-    if urls.len() != 2 {
-        return Err("compare needs --url SERVICE --url BASELINE".into());
-    }
+    let urls = service_and_baseline(args, "compare")?;
     let token = token()?;
     let mut shapes = Vec::new();
     for url in urls {
@@ -517,6 +680,188 @@ async fn compare(args: &Args) -> Result<(), Error> {
         "same JSON shapes from both servers (create, retrieve, list of {} stages)",
         shapes[0].2
     );
+    Ok(())
+}
+
+/// A POST through REST that must answer 201; the created object's `pk`.
+async fn create(client: &mut Client, path: &str, body: Value) -> Result<String, Error> {
+    let (status, answer) = client
+        .send(Method::POST, path, Some(body.to_string()))
+        .await?;
+    if status != StatusCode::CREATED {
+        return Err(format!("POST {path} {}", describe_answer(status, &answer)).into());
+    }
+    let created: Value = serde_json::from_slice(&answer)?;
+    Ok(created["pk"]
+        .as_str()
+        .ok_or_else(|| format!("POST {path} answered no pk"))?
+        .to_string())
+}
+
+/// The flows part's data, through the service's REST: `count` captcha stages and `count` flows;
+/// flow i is bound to stage i at order 10 and to stage i+1 (the last to the first) at order 20.
+/// Each stage is then in 2 flows, each flow has 2 stages, and there are 2 × count bindings.
+async fn seed_flows(args: &Args) -> Result<(), Error> {
+    let target = Target::parse(args.one("url")?)?;
+    let count: usize = args.one("count")?.parse()?;
+    if count < 2 {
+        return Err("seed-flows needs --count 2 or more".into());
+    }
+    let mut client = Client::new(target, token()?);
+    let mut stages = Vec::with_capacity(count);
+    let mut flows = Vec::with_capacity(count);
+    for i in 0..count {
+        let stage = serde_json::json!({
+            "name": format!("fbench-stage-{i:04}"),
+            "public_key": "bench-public",
+            "private_key": "bench-private",
+        });
+        stages.push(create(&mut client, STAGES_PATH, stage).await?);
+        let flow = serde_json::json!({
+            "name": format!("Bench flow {i:04}"),
+            "slug": format!("fbench-{i:04}"),
+            "title": format!("Bench flow {i:04}"),
+            "designation": "authentication",
+        });
+        flows.push(create(&mut client, FLOWS_PATH, flow).await?);
+    }
+    for (i, flow) in flows.iter().enumerate() {
+        for (offset, order) in [(0, 10), (1, 20)] {
+            let binding = serde_json::json!({
+                "target": flow,
+                "stage": stages[(i + offset) % count],
+                "order": order,
+            });
+            create(&mut client, BINDINGS_PATH, binding).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The first place where two answers differ, with a little context.
+fn first_difference(a: &[u8], b: &[u8]) -> String {
+    let at = a
+        .iter()
+        .zip(b)
+        .position(|(x, y)| x != y)
+        .unwrap_or(a.len().min(b.len()));
+    let around = |s: &[u8]| {
+        let from = at.saturating_sub(80);
+        String::from_utf8_lossy(&s[from..(at + 80).min(s.len())]).into_owned()
+    };
+    format!(
+        "at byte {at} (lengths {} and {}):\n  service:  …{}…\n  baseline: …{}…",
+        a.len(),
+        b.len(),
+        around(a),
+        around(b)
+    )
+}
+
+/// Checks that the service and the baseline, on one shared database, answer the flows part's
+/// three requests with the same bytes, and that the pages hold what the scenarios claim.
+async fn compare_flows(args: &Args) -> Result<(), Error> {
+    let urls = service_and_baseline(args, "compare-flows")?;
+    let token = token()?;
+    let mut clients = Vec::new();
+    for url in &urls {
+        clients.push(Client::new(Target::parse(url)?, token.clone()));
+    }
+    let mut summary = Vec::new();
+    for scenario in [Scenario::Flows, Scenario::Bindings, Scenario::GqlFlows] {
+        let mut answers = Vec::new();
+        for (client, url) in clients.iter_mut().zip(&urls) {
+            let (method, path, body) = request_for(scenario, "", &[], 0);
+            let (status, answer) = client.send(method, &path, body).await?;
+            if !succeeded(scenario, status, &answer) {
+                return Err(
+                    format!("{url}: {scenario:?} {}", describe_answer(status, &answer)).into(),
+                );
+            }
+            answers.push(answer);
+        }
+        if answers[0] != answers[1] {
+            return Err(format!(
+                "{scenario:?}: the answers differ {}",
+                first_difference(&answers[0], &answers[1])
+            )
+            .into());
+        }
+        let value: Value = serde_json::from_slice(&answers[0])?;
+        let results = match scenario {
+            Scenario::GqlFlows => &value["data"]["flows"]["results"],
+            _ => &value["results"],
+        };
+        let results = results.as_array().ok_or("no results")?;
+        let nested = |key: &str| -> usize {
+            results
+                .iter()
+                .map(|item| item[key].as_array().map_or(0, Vec::len))
+                .sum()
+        };
+        summary.push(match scenario {
+            Scenario::Flows => format!(
+                "{} flows with {} stage ids",
+                results.len(),
+                nested("stages")
+            ),
+            Scenario::Bindings => format!(
+                "{} bindings with stage_obj ({} flow_set entries)",
+                results.len(),
+                results
+                    .iter()
+                    .map(|b| b["stage_obj"]["flow_set"].as_array().map_or(0, Vec::len))
+                    .sum::<usize>()
+            ),
+            _ => format!(
+                "GraphQL: {} flows with {} stageBindings and {} stages",
+                results.len(),
+                nested("stageBindings"),
+                nested("stages")
+            ),
+        });
+        if results.len() < 100 {
+            return Err(format!(
+                "{scenario:?}: a page of {} items, not 100: seed more",
+                results.len()
+            )
+            .into());
+        }
+    }
+    println!(
+        "byte-identical answers from both servers: {}",
+        summary.join("; ")
+    );
+    Ok(())
+}
+
+/// The executor part's flow: a captcha stage whose provider is the loopback peer, a flow of
+/// that one stage, the binding; then one solve, to check that the pieces fit.
+async fn exec_setup(args: &Args) -> Result<(), Error> {
+    let target = Target::parse(args.one("url")?)?;
+    let peer = Target::parse(args.one("siteverify")?)?;
+    let slug = args.get("slug").unwrap_or(EXEC_SLUG);
+    let mut client = Client::new(target, token()?);
+    let stage = serde_json::json!({
+        "name": format!("exec-{slug}"),
+        "public_key": "bench-site-key",
+        "private_key": "bench-secret",
+        "api_url": format!("http://{}/siteverify", peer.addr),
+        "interactive": true,
+    });
+    let stage = create(&mut client, STAGES_PATH, stage).await?;
+    let flow = serde_json::json!({
+        "name": "Executor bench",
+        "slug": slug,
+        "title": "Executor bench",
+        "designation": "authentication",
+    });
+    let flow = create(&mut client, FLOWS_PATH, flow).await?;
+    let binding = serde_json::json!({ "target": flow, "stage": stage, "order": 10 });
+    create(&mut client, BINDINGS_PATH, binding).await?;
+    perform(&mut client, Scenario::ExecSolve, "setup", &[], 0, slug)
+        .await?
+        .map_err(|why| format!("a solve of the new flow failed: {why}"))?;
     Ok(())
 }
 
@@ -573,6 +918,8 @@ fn counterpart(scenario: &str) -> (&str, Option<&str>) {
     match scenario {
         "gql-create" => ("create-flows", Some("create-flows")),
         "gql-list" => ("list", Some("list")),
+        // The baseline answers the one GraphQL document itself (baseline.rs).
+        "gql-flows" => ("gql-flows", Some("flows")),
         other => (other, None),
     }
 }
@@ -585,7 +932,69 @@ fn describe(scenario: &str) -> &str {
         "list" => "REST list, page of 100 with flows",
         "gql-list" => "GraphQL captchaStages(pageSize: 100) with flowSet",
         "retrieve" => "REST retrieve",
+        "flows" => "REST flows, page of 100 with stages",
+        "bindings" => "REST bindings, page of 100 with stage_obj",
+        "gql-flows" => "GraphQL flows(pageSize: 100) with stageBindings and stages",
+        "exec-solve" => "executor solve (GET + POST, loopback siteverify)",
+        "exec-plan" => "executor GET with no session (one plan stored)",
+        "exec-create" => "REST create (minimal body), executor's reference",
         other => other,
+    }
+}
+
+/// The flows part's scenarios (issue 9), judged against their own target.
+const FLOW_PAGES: &[&str] = &["flows", "bindings", "gql-flows"];
+
+/// The executor part (issue 10): per backend and connection count, solves and plans per second
+/// and the service's CPU per solve beside a stage create measured in the same group.
+fn executor_table(rows: &[Row]) {
+    let find = |backend: &str, scenario: &str, conns: u32| {
+        rows.iter().find(|r| {
+            r.backend == backend
+                && r.scenario == scenario
+                && r.connections == conns
+                && r.server == "service"
+        })
+    };
+    let mut lines = Vec::new();
+    for solve in rows.iter().filter(|r| r.scenario == "exec-solve") {
+        let (backend, conns) = (solve.backend.as_str(), solve.connections);
+        let plan = find(backend, "exec-plan", conns);
+        let create = find(backend, "exec-create", conns);
+        let num = |v: Option<f64>, digits: usize| {
+            v.map_or("–".to_string(), |v| format!("{v:.digits$}"))
+        };
+        let cpu_ratio = match (solve.cpu_us, create.and_then(|c| c.cpu_us)) {
+            (Some(s), Some(c)) => Some(s / c),
+            _ => None,
+        };
+        lines.push(format!(
+            "| {backend} | {conns} | {:.0} | {:.2} | {} | {} | {} | {} | {} | {} | {} |",
+            solve.rps,
+            solve.p99,
+            num(plan.map(|p| p.rps), 0),
+            num(create.map(|c| c.rps), 0),
+            num(solve.cpu_us, 0),
+            num(plan.and_then(|p| p.cpu_us), 0),
+            num(create.and_then(|c| c.cpu_us), 0),
+            num(cpu_ratio, 2),
+            num(create.map(|c| c.rps / solve.rps), 2),
+        ));
+    }
+    if lines.is_empty() {
+        return;
+    }
+    println!();
+    println!(
+        "Executor (service only; a solve is GET with no session + POST of a token, answered by the loopback siteverify peer):"
+    );
+    println!();
+    println!(
+        "| backend | conns | solves/s | solve p99 ms | plans stored/s (GET alone) | creates/s | service CPU µs/solve | µs/plan | µs/create | CPU per solve ÷ per create | creates/s ÷ solves/s |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for line in lines {
+        println!("{line}");
     }
 }
 
@@ -630,7 +1039,14 @@ fn report(args: &Args) -> Result<(), Error> {
                 if let (Some(own), Some(theirs)) = (row.cpu_us, base.cpu_us) {
                     cpu_ratio = format!("{:.2}", own / theirs);
                 }
-                if row.connections == 64 {
+                if FLOW_PAGES.contains(&row.scenario.as_str()) {
+                    check(
+                        "flows part: page of 100 flows/bindings ≥ 0.8× baseline (REST and GraphQL), every connection count",
+                        format!("{label}: {r:.2}×"),
+                        r >= 0.8,
+                    );
+                }
+                if row.connections == 64 && !FLOW_PAGES.contains(&row.scenario.as_str()) {
                     check(
                         "p99 at 64 connections ≤ 1.5× baseline p99",
                         format!("{label}: {p:.2}× ({:.1} vs {:.1} ms)", row.p99, base.p99),
@@ -693,6 +1109,7 @@ fn report(args: &Args) -> Result<(), Error> {
             gql_ratio
         );
     }
+    executor_table(&rows);
     println!();
     println!("Targets:");
     println!();
@@ -728,9 +1145,9 @@ struct Args {
 impl Args {
     fn parse() -> Result<Args, Error> {
         let mut raw = std::env::args().skip(1);
-        let command = raw
-            .next()
-            .ok_or("usage: loadgen run|seed|compare|report ...")?;
+        let command = raw.next().ok_or(
+            "usage: loadgen run|seed|seed-flows|compare|compare-flows|exec-setup|report ...",
+        )?;
         let mut options = Vec::new();
         let mut positional = Vec::new();
         while let Some(arg) = raw.next() {
@@ -778,6 +1195,9 @@ async fn main() {
             "run" => run(&args).await,
             "seed" => seed(&args).await,
             "compare" => compare(&args).await,
+            "seed-flows" => seed_flows(&args).await,
+            "compare-flows" => compare_flows(&args).await,
+            "exec-setup" => exec_setup(&args).await,
             "report" => report(&args),
             other => Err(format!("unknown command {other:?}").into()),
         }
