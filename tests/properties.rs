@@ -1,7 +1,7 @@
 //! Property tests over every reader of untrusted input that needs no database
 //! (`stages_api::fuzzing`): REST write bodies, list query strings, GraphQL request bodies. Each
-//! property holds for every input proptest generates: 256 cases a property unless
-//! `PROPTEST_CASES` says otherwise. The fuzz targets in `fuzz/` drive the same entry points
+//! property holds for every input proptest generates: 256 cases a property (an eighth of that for
+//! the costliest) unless `PROPTEST_CASES` says otherwise. The fuzz targets in `fuzz/` drive the same entry points
 //! (docs/fuzzing.md); a crash they find comes back here as a regression case.
 
 use proptest::collection::vec;
