@@ -18,6 +18,9 @@
 //!   `flows(pageSize: 100) { results { slug stageBindings { order stage { name } } stages { name } } }`
 //!   (loadgen's `gql-flows`), with the token, the count, the page of flows and their bindings
 //!   joined with their stages' names: the same reads and the same JSON, without GraphQL.
+//!   With `BASELINE_GRAPHQL_READS=full` it reads instead every column of the flows, bindings
+//!   and stages, in separate queries, as the service's loaders do (an experiment: what reading
+//!   columns no field shows costs; BENCHMARKS.md).
 //!
 //! Responses carry the service's JSON (every key, in authentik's order). The database must
 //! already be migrated (`stages-api migrate`); `BOOTSTRAP_TOKEN` is registered as a superuser
@@ -322,6 +325,30 @@ fn flow_out(row: FlowRow) -> (Uuid, FlowOut) {
     (stage, out)
 }
 
+/// The GraphQL answer: each flow's slug, its bindings (order, stage name) and its stages.
+fn gql_out(
+    flows: Vec<(Uuid, String)>,
+    mut bindings: std::collections::HashMap<Uuid, Vec<GqlBinding>>,
+) -> GqlOut {
+    let results = flows
+        .into_iter()
+        .map(|(id, slug)| {
+            let stage_bindings = bindings.remove(&id).unwrap_or_default();
+            let stages = stage_bindings.iter().map(|b| b.stage.clone()).collect();
+            GqlFlow {
+                slug,
+                stage_bindings,
+                stages,
+            }
+        })
+        .collect();
+    GqlOut {
+        data: GqlData {
+            flows: GqlFlows { results },
+        },
+    }
+}
+
 fn full_flow_out(row: FullFlowRow, stages: Vec<Uuid>) -> FullFlowOut {
     let (pk, ptr, name, slug, title, designation, background, mode, compat, layout, denied, auth) =
         row;
@@ -521,6 +548,10 @@ const BINDINGS_WITH_NAMES: &str = "SELECT b.target, b.\"order\", s.name FROM flo
      JOIN captcha_stage c ON c.stage_ptr_id = b.stage JOIN stage s ON s.stage_uuid = b.stage \
      WHERE b.target IN (";
 const BINDINGS_WITH_NAMES_ORDER: &str = ") ORDER BY b.\"order\", b.fsb_uuid";
+/// Every column of the bindings of flows (`BASELINE_GRAPHQL_READS=full`).
+const FULL_BINDINGS_OF_FLOWS: &str = "SELECT fsb_uuid, policybindingmodel_ptr_id, target, stage, \
+     evaluate_on_plan, re_evaluate_policies, \"order\", policy_engine_mode, invalid_response_action \
+     FROM flow_stage_binding WHERE target IN (";
 
 /// The statements of one backend, made once at start.
 struct Sql {
@@ -538,6 +569,8 @@ struct Sql {
     flow_slug_page: &'static str,
     binding_count: &'static str,
     binding_page: &'static str,
+    /// Every shown column of the captcha stages in an IN list.
+    stages_in: &'static str,
 }
 
 impl Sql {
@@ -561,6 +594,7 @@ impl Sql {
             flow_slug_page: convert(FLOW_SLUG_PAGE_SQL.into()),
             binding_count: convert(BINDING_COUNT_SQL.into()),
             binding_page: convert(BINDING_PAGE_SQL.into()),
+            stages_in: convert(format!("{STAGE_COLUMNS} WHERE c.stage_ptr_id IN (")),
         }
     }
 }
@@ -575,6 +609,8 @@ macro_rules! backend {
                 pub reader: sqlx::Pool<$db>,
                 pub writer: sqlx::Pool<$db>,
                 pub sql: Sql,
+                /// `BASELINE_GRAPHQL_READS=full`: the GraphQL document reads every column.
+                pub full_graphql_reads: bool,
             }
 
             impl Store {
@@ -957,6 +993,9 @@ macro_rules! backend {
                 }
 
                 async fn graphql_page(&self) -> Result<GqlOut, sqlx::Error> {
+                    if self.full_graphql_reads {
+                        return self.graphql_page_full_reads().await;
+                    }
                     let sql = (self.sql.flow_count, self.sql.flow_slug_page);
                     let (_, rows) = self
                         .page_rows::<(Uuid, String)>(sql.0, sql.1, Some(GRAPHQL_PAGE))
@@ -974,23 +1013,39 @@ macro_rules! backend {
                             stage: GqlStage { name },
                         });
                     }
-                    let results = rows
-                        .into_iter()
-                        .map(|(id, slug)| {
-                            let stage_bindings = bindings.remove(&id).unwrap_or_default();
-                            let stages = stage_bindings.iter().map(|b| b.stage.clone()).collect();
-                            GqlFlow {
-                                slug,
-                                stage_bindings,
-                                stages,
-                            }
-                        })
-                        .collect();
-                    Ok(GqlOut {
-                        data: GqlData {
-                            flows: GqlFlows { results },
-                        },
-                    })
+                    Ok(gql_out(rows, bindings))
+                }
+
+                /// The same answer from every column of the flows, their bindings and their
+                /// stages, in separate queries, as the service's loaders read them.
+                async fn graphql_page_full_reads(&self) -> Result<GqlOut, sqlx::Error> {
+                    let sql = (self.sql.flow_count, self.sql.full_flow_page);
+                    let (_, rows) = self
+                        .page_rows::<FullFlowRow>(sql.0, sql.1, Some(GRAPHQL_PAGE))
+                        .await?
+                        .expect("page 1 always exists");
+                    let ids: Vec<Uuid> = rows.iter().map(|row| row.0).collect();
+                    let found: Vec<BindingRow> = self
+                        .rows_in(FULL_BINDINGS_OF_FLOWS, &ids, BINDING_ORDER)
+                        .await?;
+                    let mut stage_ids: Vec<Uuid> = found.iter().map(|row| row.3).collect();
+                    stage_ids.sort_unstable();
+                    stage_ids.dedup();
+                    let stages: Vec<StageRow> =
+                        self.rows_in(self.sql.stages_in, &stage_ids, ")").await?;
+                    let names: std::collections::HashMap<Uuid, String> =
+                        stages.into_iter().map(|row| (row.0, row.1)).collect();
+                    let mut bindings: std::collections::HashMap<Uuid, Vec<GqlBinding>> =
+                        std::collections::HashMap::new();
+                    for row in found {
+                        let name = names.get(&row.3).cloned().unwrap_or_default();
+                        bindings.entry(row.2).or_default().push(GqlBinding {
+                            order: row.6,
+                            stage: GqlStage { name },
+                        });
+                    }
+                    let rows = rows.into_iter().map(|row| (row.0, row.3)).collect();
+                    Ok(gql_out(rows, bindings))
                 }
 
                 pub async fn retrieve(&self, headers: HeaderMap, id: String) -> Response {
@@ -1096,6 +1151,11 @@ async fn graphql(State(state): State<AppState>, headers: HeaderMap, _body: Bytes
     }
 }
 
+/// `BASELINE_GRAPHQL_READS=full` (module docs).
+fn full_graphql_reads() -> bool {
+    std::env::var("BASELINE_GRAPHQL_READS").is_ok_and(|reads| reads == "full")
+}
+
 async fn connect(url: &str) -> Result<Backend, sqlx::Error> {
     if url.starts_with("sqlite:") {
         use sqlx::sqlite::SqliteSynchronous;
@@ -1118,6 +1178,7 @@ async fn connect(url: &str) -> Result<Backend, sqlx::Error> {
             reader,
             writer,
             sql: Sql::new(false),
+            full_graphql_reads: full_graphql_reads(),
         }))
     } else {
         let pool = sqlx::postgres::PgPoolOptions::new()
@@ -1128,6 +1189,7 @@ async fn connect(url: &str) -> Result<Backend, sqlx::Error> {
             reader: pool.clone(),
             writer: pool,
             sql: Sql::new(true),
+            full_graphql_reads: full_graphql_reads(),
         }))
     }
 }
