@@ -298,7 +298,8 @@ pub async fn load_by_ids(
     Ok(stages.into_iter().map(|stage| (stage.pk, stage)).collect())
 }
 
-/// Stages by id as a binding's `stage_obj` shows them (the name and the flows), in two queries.
+/// Stages by id as a binding's `stage_obj` shows them (the name and the flows), in two queries:
+/// no other column of the stage is read.
 pub async fn stage_objs_by_ids(
     db: &Db,
     ids: &[Uuid],
@@ -310,15 +311,14 @@ pub async fn stage_objs_by_ids(
         .into_iter()
         .map(|(pk, name)| {
             let flows = bindings.remove(&pk).unwrap_or_default();
-            let stage_obj = StageObj {
+            // The view of a stage holding only what it shows: its constants come from the
+            // declaration (`Default`), its fields from the declared view (`From`).
+            let stage_obj = StageObj::from(CaptchaStage {
                 pk,
                 name,
-                component: COMPONENT,
-                verbose_name: VERBOSE_NAME,
-                verbose_name_plural: VERBOSE_NAME_PLURAL,
-                meta_model_name: META_MODEL_NAME,
                 flow_set: flows.into_iter().map(|binding| binding.flow).collect(),
-            };
+                ..CaptchaStage::default()
+            });
             (pk, stage_obj)
         })
         .collect())
