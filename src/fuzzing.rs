@@ -12,6 +12,7 @@ use crate::bindings::{
     FlowStageBindingInput as BindingInput,
 };
 use crate::error::ServiceError;
+use crate::executor::challenge::ResponseErrors;
 use crate::flows::{self, FlowChanges, FlowFilter, FlowInput};
 use crate::object::WriteMode;
 use crate::pagination::PageRequest;
@@ -39,6 +40,18 @@ pub fn rest_body(content_type: &str, body: &[u8]) -> Result<(), ServiceError> {
         }
     }
     first.map_or(Ok(()), Err)
+}
+
+/// A flow executor response (`POST /api/v3/flows/executor/{slug}/`) as the executor reads it:
+/// the body-level refusal (an answer of its own), or else the token, or the `response_errors` the
+/// challenge shows.
+pub fn executor_body(
+    content_type: &str,
+    body: &[u8],
+) -> Result<Result<String, ResponseErrors>, ServiceError> {
+    let headers = content_type_header(content_type);
+    let value = decode::json_value(&headers, Ok(Bytes::copy_from_slice(body)))?;
+    Ok(crate::executor::token(&value))
 }
 
 /// What a write body decodes to: the checked values a write would store, or the refusal.

@@ -544,6 +544,56 @@ fn bodies_at_the_size_limit_are_answered() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Flow executor responses
+
+proptest! {
+    /// Any bytes in any content type as an executor response: an answer, never a panic. A body
+    /// that is JSON gets a token or `response_errors` of one field, never a body-level refusal.
+    #[test]
+    fn any_executor_body_is_answered(content_type in content_type(), body in body_bytes()) {
+        let answer = fuzzing::executor_body(&content_type, &body);
+        if let Ok(Err(errors)) = &answer {
+            prop_assert_eq!(errors.len(), 1, "{:?}", errors);
+        }
+        if body.is_empty() {
+            prop_assert!(matches!(answer, Ok(Err(_))), "no token: {:?}", answer);
+        }
+    }
+
+    /// Any JSON as an executor response: an object carries its token (stripped of Python's
+    /// white space, as DRF's CharField reads it) or a `token` error; anything else is refused as a whole with
+    /// `non_field_errors`, as authentik's serializer refuses it.
+    #[test]
+    fn any_executor_json_is_read_as_authentik_reads_it(
+        mut value in json_value(),
+        token in proptest::option::of(json_leaf()),
+    ) {
+        if let (Value::Object(map), Some(token)) = (&mut value, token) {
+            map.insert("token".to_string(), token);
+        }
+        let body = serde_json::to_vec(&value).unwrap();
+        let answer = fuzzing::executor_body(JSON, &body);
+        prop_assert!(answer.is_ok(), "{:?}", answer);
+        match (value, answer.unwrap()) {
+            (Value::Object(map), Ok(token)) => match map.get("token") {
+                Some(Value::String(sent)) => {
+                    prop_assert_eq!(token.as_str(), stages_api::object::rules::trim(sent))
+                }
+                Some(Value::Number(sent)) => prop_assert_eq!(token, sent.to_string()),
+                other => prop_assert!(false, "token {:?} read from {:?}", token, other),
+            },
+            (Value::Object(_), Err(errors)) => {
+                prop_assert!(errors.contains_key("token"), "{:?}", errors)
+            }
+            (_, Err(errors)) => {
+                prop_assert!(errors.contains_key("non_field_errors"), "{:?}", errors)
+            }
+            (other, Ok(token)) => prop_assert!(false, "{:?} gave token {:?}", other, token),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Round trips: a valid write decodes to the values sent
 
 #[derive(Clone, Debug)]

@@ -1,5 +1,6 @@
 //! A REST write body: the first byte chooses the content type (low two bits) and the write mode
-//! (the rest, modulo 3); the other bytes are the body, read by every object's decoder.
+//! (the rest, modulo 3); the other bytes are the body, read by every object's decoder
+//! and by the flow executor's.
 
 #![no_main]
 
@@ -25,4 +26,5 @@ fuzz_target!(|data: &[u8]| {
     let _ = fuzzing::stage_write(content_type, body, mode);
     let _ = fuzzing::flow_write(content_type, body, mode);
     let _ = fuzzing::binding_write(content_type, body, mode);
+    let _ = fuzzing::executor_body(content_type, body);
 });

@@ -328,7 +328,7 @@ pub async fn show(db: &Db, settings: &Settings, visit: Visit<'_>) -> Result<Outc
 }
 
 /// The `token` of a captcha response, as DRF's CharField reads it.
-fn token(body: &Value) -> Result<String, ResponseErrors> {
+pub(crate) fn token(body: &Value) -> Result<String, ResponseErrors> {
     // authentik's challenge response serializer refuses a body that is not an object with its
     // `non_field_errors`, handled as any refused response (`invalid_response_action`).
     let Value::Object(body) = body else {
