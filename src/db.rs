@@ -11,9 +11,12 @@ use sea_orm::sea_query::Expr;
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ActiveModelTrait, ConnectOptions, ConnectionTrait, Database, DatabaseBackend,
-    DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait, UpdateMany, Value,
+    DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, FromQueryResult, QuerySelect,
+    QueryTrait, Select, SqliteTransactionMode, TransactionOptions, TransactionTrait, UpdateMany,
+    Value,
 };
+
+use crate::object::{Columns, StoredObject};
 
 /// How many connections the service opens, and how long a request waits for one. PostgreSQL on
 /// a 2-core machine peaks at about 8 connections; more costs throughput.
@@ -239,9 +242,46 @@ pub fn is_write_conflict(err: &DbErr) -> bool {
     }
 }
 
-fn column_named<C: std::str::FromStr>(name: &str) -> Result<C, ServiceError> {
+pub(crate) fn column_named<C: std::str::FromStr>(name: &str) -> Result<C, ServiceError> {
     name.parse()
         .map_err(|_| ServiceError::internal("write", format!("no column called {name}")))
+}
+
+/// `select` bringing back only the named columns of its own table (`Columns::All`: as it is).
+pub fn select_columns<E>(select: Select<E>, columns: Columns<'_>) -> Result<Select<E>, ServiceError>
+where
+    E: EntityTrait,
+    E::Column: std::str::FromStr,
+{
+    let Columns::Only(names) = columns else {
+        return Ok(select);
+    };
+    let mut select = select.select_only();
+    for name in names {
+        select = select.column(column_named::<E::Column>(name)?);
+    }
+    Ok(select)
+}
+
+/// The rows of `select`, each read into `M` from the columns it brings back.
+pub async fn read_rows<E, M>(
+    conn: &impl ConnectionTrait,
+    select: Select<E>,
+    columns: Columns<'_>,
+) -> Result<Vec<M>, DbErr>
+where
+    E: EntityTrait,
+    M: StoredObject + FromQueryResult,
+{
+    match columns {
+        Columns::All => select.into_model::<M>().all(conn).await,
+        Columns::Only(_) => conn
+            .query_all(&select.into_query())
+            .await?
+            .iter()
+            .map(|row| M::from_columns(row, "", columns))
+            .collect(),
+    }
 }
 
 /// Sets each named column of a new row (a declaration's `Changes::columns`).

@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use crate::error::{ErrorTree, FieldErrors, ServiceError};
 use crate::limits::{MAX_SEARCH_CHARS, MAX_SEARCH_TERMS};
-use crate::object::Choice;
 use crate::object::rules::{is_python_space, trim};
+use crate::object::{Choice, Columns, StoredObject};
 
 const DEFAULT_PAGE_SIZE: u64 = 20;
 /// Also the size used when the requested one is not a positive number.
@@ -408,18 +408,31 @@ where
     /// The count, then the rows of the requested page read into `M` by column name.
     pub async fn fetch<M, C>(self, conn: &C, request: &PageRequest) -> Result<Page<M>, ServiceError>
     where
-        M: FromQueryResult + Sized + Send + Sync,
+        M: StoredObject + FromQueryResult + Sized + Send + Sync,
         C: ConnectionTrait,
+        E::Column: std::str::FromStr,
+    {
+        self.fetch_columns(conn, request, Columns::All).await
+    }
+
+    /// [`ListQuery::fetch`] bringing back only `columns` of the page's rows.
+    pub async fn fetch_columns<M, C>(
+        self,
+        conn: &C,
+        request: &PageRequest,
+        columns: Columns<'_>,
+    ) -> Result<Page<M>, ServiceError>
+    where
+        M: StoredObject + FromQueryResult + Sized + Send + Sync,
+        C: ConnectionTrait,
+        E::Column: std::str::FromStr,
     {
         let count = self.select.clone().count(conn).await?;
         let window = request.resolve(count)?;
-        let rows = self
-            .ordered()
+        let select = crate::db::select_columns(self.ordered(), columns)?
             .offset(window.offset)
-            .limit(window.limit)
-            .into_model::<M>()
-            .all(conn)
-            .await?;
+            .limit(window.limit);
+        let rows = crate::db::read_rows(conn, select, columns).await?;
         Ok(window.page(rows))
     }
 }

@@ -374,7 +374,7 @@ fn expand(args: Tokens, item: Tokens) -> syn::Result<Tokens> {
         &config,
     )?);
     if config.stored {
-        out.extend(from_query_result(name, &fields));
+        out.extend(from_query_result(name, config.graphql.is_some(), &fields));
     }
     if let Some(graphql) = &config.graphql {
         out.extend(plain_object(name, graphql, &fields));
@@ -490,8 +490,11 @@ fn output_struct(
 }
 
 /// Rows decoded by column name: stored fields from their columns, constants and computed fields
-/// filled in, nested lists empty until the store adds them.
-fn from_query_result(name: &Ident, fields: &[FieldDef]) -> Tokens {
+/// filled in, nested lists empty until the store adds them. A read may bring back only some
+/// columns (`StoredObject::from_columns`, for a GraphQL selection): the others stay empty.
+fn from_query_result(name: &Ident, graphql: bool, fields: &[FieldDef]) -> Tokens {
+    let stored =
+        |f: &&FieldDef| f.in_output() && f.constant.is_none() && !f.computed && !f.is_nested();
     let inits = fields.iter().filter(|f| f.in_output()).map(|f| {
         let ident = &f.ident;
         let column = f.column();
@@ -499,10 +502,18 @@ fn from_query_result(name: &Ident, fields: &[FieldDef]) -> Tokens {
             quote!(#ident: #constant)
         } else if f.computed || f.is_nested() {
             quote!(#ident: ::core::default::Default::default())
-        } else if let Some(read_with) = &f.read_with {
-            quote!(#ident: #read_with(crate::object::StoredValue::read(row, pre, #column)?))
         } else {
-            quote!(#ident: crate::object::StoredValue::read(row, pre, #column)?)
+            let read = match &f.read_with {
+                Some(read_with) => {
+                    quote!(#read_with(crate::object::StoredValue::read(row, pre, #column)?))
+                }
+                None => quote!(crate::object::StoredValue::read(row, pre, #column)?),
+            };
+            quote!(#ident: if columns.has(#column) {
+                #read
+            } else {
+                ::core::default::Default::default()
+            })
         }
     });
     let defaults = fields.iter().filter(|f| f.in_output()).map(|f| {
@@ -512,6 +523,21 @@ fn from_query_result(name: &Ident, fields: &[FieldDef]) -> Tokens {
             None => quote!(#ident: ::core::default::Default::default()),
         }
     });
+    // What a GraphQL selection needs: the key and the fields GraphQL does not show (references
+    // its relations follow) always; every other stored field when the selection names it.
+    let stored_columns = fields.iter().filter(stored).map(|f| {
+        let column = f.column();
+        if !graphql || f.graphql_skip || f.ident == "pk" {
+            quote!((::core::option::Option::None, #column))
+        } else {
+            let shown = f.graphql_name();
+            quote!((::core::option::Option::Some(#shown), #column))
+        }
+    });
+    let derived = fields
+        .iter()
+        .filter(|f| graphql && f.in_output() && f.computed && !f.graphql_skip)
+        .map(FieldDef::graphql_name);
     quote! {
         /// Every field empty but the constants: a write fills it from what it wrote.
         impl ::core::default::Default for #name {
@@ -520,12 +546,30 @@ fn from_query_result(name: &Ident, fields: &[FieldDef]) -> Tokens {
             }
         }
 
+        impl crate::object::StoredObject for #name {
+            const STORED_COLUMNS: &'static [(::core::option::Option<&'static str>, &'static str)] =
+                &[#(#stored_columns,)*];
+            const DERIVED_FIELDS: &'static [&'static str] = &[#(#derived,)*];
+
+            fn from_columns(
+                row: &::sea_orm::QueryResult,
+                pre: &str,
+                columns: crate::object::Columns<'_>,
+            ) -> ::core::result::Result<Self, ::sea_orm::DbErr> {
+                ::core::result::Result::Ok(#name { #(#inits,)* })
+            }
+        }
+
         impl ::sea_orm::FromQueryResult for #name {
             fn from_query_result(
                 row: &::sea_orm::QueryResult,
                 pre: &str,
             ) -> ::core::result::Result<Self, ::sea_orm::DbErr> {
-                ::core::result::Result::Ok(#name { #(#inits,)* })
+                <Self as crate::object::StoredObject>::from_columns(
+                    row,
+                    pre,
+                    crate::object::Columns::All,
+                )
             }
         }
     }

@@ -13,7 +13,7 @@ use crate::choice_enum;
 use crate::db::{self, Db};
 use crate::error::{ErrorTree, ServiceError, non_field_errors};
 use crate::flows::PolicyEngineMode;
-use crate::object::{WriteMode, api_object, rules};
+use crate::object::{Columns, WriteMode, api_object, rules};
 use crate::pagination::{Page, PageRequest};
 use crate::stages::{self, StageObj, Submitted};
 use crate::used_by::UsedBy;
@@ -270,8 +270,9 @@ pub async fn list_bindings(
 pub async fn load_of_flows(
     db: &Db,
     flow_ids: &[Uuid],
+    columns: Columns<'_>,
 ) -> Result<Vec<FlowStageBinding>, ServiceError> {
-    Ok(store::of_flows(&db.reader, flow_ids).await?)
+    store::of_flows(&db.reader, flow_ids, columns).await
 }
 
 /// A binding by id, without its `stage_obj`: the flow executor's plans name bindings, and its

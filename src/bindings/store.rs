@@ -9,9 +9,10 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{BindingFilter, FlowStageBinding, FlowStageBindingChanges, InvalidResponseAction};
-use crate::db::{set_columns, update_columns};
+use crate::db::{read_rows, select_columns, set_columns, update_columns};
 use crate::error::ServiceError;
 use crate::flows::PolicyEngineMode;
+use crate::object::Columns;
 use crate::pagination::{Filters, ListQuery, Page, PageRequest, ordering};
 
 fn column(column: flow_stage_binding::Column) -> SimpleExpr {
@@ -94,21 +95,20 @@ pub async fn by_ids(
         .await
 }
 
-/// The bindings of `flow_ids`, by order, then pk.
+/// The bindings of `flow_ids`, by order, then pk, bringing back `columns` of each.
 pub async fn of_flows(
     conn: &impl ConnectionTrait,
     flow_ids: &[Uuid],
-) -> Result<Vec<FlowStageBinding>, DbErr> {
+    columns: Columns<'_>,
+) -> Result<Vec<FlowStageBinding>, ServiceError> {
     if flow_ids.is_empty() {
         return Ok(Vec::new());
     }
-    flow_stage_binding::Entity::find()
+    let select = flow_stage_binding::Entity::find()
         .filter(flow_stage_binding::Column::Target.is_in(flow_ids.iter().copied()))
         .order_by_asc(flow_stage_binding::Column::Order)
-        .order_by_asc(flow_stage_binding::Column::FsbUuid)
-        .into_model()
-        .all(conn)
-        .await
+        .order_by_asc(flow_stage_binding::Column::FsbUuid);
+    Ok(read_rows(conn, select_columns(select, columns)?, columns).await?)
 }
 
 /// The columns `ordering` may name: the binding's stored fields.

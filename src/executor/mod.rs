@@ -22,6 +22,7 @@ use crate::config::Settings;
 use crate::db::Db;
 use crate::error::{NO_CAPTCHA_STAGE, ServiceError};
 use crate::flows::{self, Authentication, DeniedAction, Flow, FlowKey, NO_FLOW};
+use crate::object::Columns;
 use crate::stages::{self, CaptchaStage};
 use challenge::{
     AccessDeniedChallenge, CaptchaChallenge, Challenge, FlowInfo, RedirectChallenge,
@@ -263,9 +264,11 @@ impl<'a> Run<'a> {
             let binding = bindings::load(self.db, binding_id).await?;
             // The challenge and the verification read the stage's settings, never its flows.
             let stage = match &binding {
-                Some(binding) => stages::load_by_ids_without_flows(self.db, &[binding.stage])
-                    .await?
-                    .remove(&binding.stage),
+                Some(binding) => {
+                    stages::load_by_ids_without_flows(self.db, &[binding.stage], Columns::All)
+                        .await?
+                        .remove(&binding.stage)
+                }
                 None => None,
             };
             match (binding, stage) {

@@ -14,7 +14,7 @@ use crate::choice_enum;
 use crate::db::{self, Db};
 use crate::error::{ErrorTree, FieldErrors, ServiceError};
 use crate::limits::MAX_TEXT_CHARS;
-use crate::object::{WriteMode, api_object};
+use crate::object::{Columns, WriteMode, api_object};
 use crate::pagination::{Page, PageRequest};
 use crate::stages::Submitted;
 use crate::used_by::{UsedBy, UsedByAction};
@@ -305,7 +305,7 @@ pub async fn list_flows(
     filter: &FlowFilter,
     request: &PageRequest,
 ) -> Result<Page<Flow>, ServiceError> {
-    let mut page = page_of_flows(db, principal, filter, request).await?;
+    let mut page = page_of_flows(db, principal, filter, request, Columns::All).await?;
     store::add_stage_ids(&db.reader, &mut page.results).await?;
     Ok(page)
 }
@@ -317,9 +317,10 @@ pub async fn page_of_flows(
     principal: &Principal,
     filter: &FlowFilter,
     request: &PageRequest,
+    columns: Columns<'_>,
 ) -> Result<Page<Flow>, ServiceError> {
     principal.require(Permission::ViewFlow)?;
-    store::page(&db.reader, filter, request).await
+    store::page(&db.reader, filter, request, columns).await
 }
 
 /// `GET …/instances/{slug}/used_by/`: for each binding (by order) the binding, then each bound
@@ -360,5 +361,32 @@ impl Flow {
     async fn with_stages(mut self, db: &Db) -> Result<Flow, ServiceError> {
         store::add_stage_ids(&db.reader, std::slice::from_mut(&mut self)).await?;
         Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::object::StoredObject;
+
+    #[test]
+    fn graphql_reads_bring_back_what_a_selection_shows() {
+        let only = |names: &'static [&'static str]| move |name: &str| names.contains(&name);
+        // The key always, then each selected stored field's column.
+        assert_eq!(
+            Flow::columns_for(only(&["slug", "stageBindings"])),
+            Some(vec!["flow_uuid", "slug"])
+        );
+        assert_eq!(
+            Flow::columns_for(only(&["id", "background", "deniedAction"])),
+            Some(vec!["flow_uuid", "background", "denied_action"])
+        );
+        // A field computed from other columns reads them all.
+        assert_eq!(Flow::columns_for(only(&["exportUrl"])), None);
+        // The references a binding's relations follow, whatever is selected.
+        assert_eq!(
+            crate::bindings::FlowStageBinding::columns_for(only(&["order"])),
+            Some(vec!["fsb_uuid", "target", "stage", "order"])
+        );
     }
 }

@@ -12,9 +12,12 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{Flow, FlowChanges, FlowFilter, FlowKey, FlowSetChanges};
+use super::{
+    Authentication, Flow, FlowChanges, FlowFilter, FlowKey, FlowSetChanges, background_url,
+};
 use crate::db::{set_columns, update_columns};
 use crate::error::ServiceError;
+use crate::object::{Choice, Columns};
 use crate::pagination::{Filters, ListQuery, Page, PageRequest, exact_filter, nothing, ordering};
 
 /// Bindings made through `flow_set` take authentik's defaults.
@@ -202,12 +205,16 @@ pub fn list_query(filter: &FlowFilter) -> Result<ListQuery<flow::Entity>, Servic
     ListQuery::new(flow::Entity::find(), filters, order)
 }
 
+/// A page of flows, bringing back `columns` of each.
 pub async fn page(
     conn: &impl ConnectionTrait,
     filter: &FlowFilter,
     request: &PageRequest,
+    columns: Columns<'_>,
 ) -> Result<Page<Flow>, ServiceError> {
-    let mut page: Page<Flow> = list_query(filter)?.fetch(conn, request).await?;
+    let mut page: Page<Flow> = list_query(filter)?
+        .fetch_columns(conn, request, columns)
+        .await?;
     page.results.iter_mut().for_each(Flow::derive_fields);
     Ok(page)
 }
@@ -411,46 +418,46 @@ pub async fn bind_new_flows(
     }
     let mut flow_rows = Vec::with_capacity(flows.len());
     let mut binding_rows = Vec::with_capacity(flows.len());
-    let mut ids = Vec::with_capacity(flows.len());
+    let mut bindings = Vec::with_capacity(flows.len());
     for changes in flows {
-        let id = Uuid::new_v4();
-        ids.push(id);
+        let written = changes.clone().with_defaults();
+        // The flow as written: what a `flow_set` item leaves out of a flow is fixed here (no
+        // background, no authentication requirement), the rest is the item's.
+        let mut flow = Flow {
+            pk: Uuid::new_v4(),
+            policybindingmodel_ptr_id: Uuid::new_v4(),
+            background: background_url(None),
+            authentication: Authentication::None,
+            ..Flow::default()
+        };
+        written.apply_to(&mut flow);
+        flow.derive_fields();
         let mut row = flow::ActiveModel {
-            flow_uuid: sea_orm::Set(id),
-            policybindingmodel_ptr_id: sea_orm::Set(Uuid::new_v4()),
+            flow_uuid: sea_orm::Set(flow.pk),
+            policybindingmodel_ptr_id: sea_orm::Set(flow.policybindingmodel_ptr_id),
             background: sea_orm::Set(None),
-            authentication: sea_orm::Set("none".to_string()),
+            authentication: sea_orm::Set(flow.authentication.value().to_string()),
             ..Default::default()
         };
-        set_columns(&mut row, changes.clone().with_defaults().columns())?;
+        set_columns(&mut row, written.columns())?;
         flow_rows.push(row);
-        binding_rows.push(new_binding_row(stage_id, id));
+        let binding_row = new_binding_row(stage_id, flow.pk);
+        bindings.push(Binding {
+            id: *binding_row.fsb_uuid.as_ref(),
+            order: FLOW_SET_BINDING_ORDER,
+            flow,
+        });
+        binding_rows.push(binding_row);
     }
-    let binding_ids: Vec<(Uuid, Uuid)> = binding_rows
-        .iter()
-        .map(|row| (*row.target.as_ref(), *row.fsb_uuid.as_ref()))
-        .collect();
     flow::Entity::insert_many(flow_rows)
         .exec_without_returning(conn)
         .await?;
     flow_stage_binding::Entity::insert_many(binding_rows)
         .exec_without_returning(conn)
         .await?;
-    let mut flows_by_id: HashMap<Uuid, Flow> = flows_by_ids(conn, &ids)
-        .await?
-        .into_iter()
-        .map(|flow| (flow.pk, flow))
-        .collect();
-    Ok(binding_ids
-        .into_iter()
-        .filter_map(|(flow, binding)| {
-            Some(Binding {
-                id: binding,
-                order: FLOW_SET_BINDING_ORDER,
-                flow: flows_by_id.remove(&flow)?,
-            })
-        })
-        .collect())
+    // Answered from what was written: reading it back inside the write transaction held the
+    // writer (SQLite's only one) a statement longer for nothing.
+    Ok(bindings)
 }
 
 /// Makes `wanted` the set of flows the stage is bound into, matched by slug: bound flows are

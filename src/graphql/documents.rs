@@ -6,7 +6,7 @@
 //! (recursive) parser runs: document size and nesting, fields once fragments are expanded,
 //! aliases, root fields. Depth and cost are async-graphql's own (`schema.rs`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
 
@@ -159,30 +159,29 @@ fn check_shape(document: &ExecutableDocument) -> Result<(), String> {
     Ok(())
 }
 
-/// Whether any selection of the document (its operations and its fragments) is a field called
-/// `name`, whatever its alias. A relation only such a field shows need not be loaded otherwise.
-pub fn selects_field(document: &ExecutableDocument, name: &str) -> bool {
-    fn within(set: &Positioned<SelectionSet>, name: &str) -> bool {
-        set.node
-            .items
-            .iter()
-            .any(|selection| match &selection.node {
+/// The names of the fields the document selects anywhere (its operations and its fragments),
+/// whatever type they are on: what a read for it needs to bring back.
+pub fn field_names(document: &ExecutableDocument) -> HashSet<&str> {
+    fn collect<'a>(set: &'a Positioned<SelectionSet>, names: &mut HashSet<&'a str>) {
+        for selection in &set.node.items {
+            match &selection.node {
                 Selection::Field(field) => {
-                    field.node.name.node == name || within(&field.node.selection_set, name)
+                    names.insert(field.node.name.node.as_str());
+                    collect(&field.node.selection_set, names);
                 }
-                Selection::InlineFragment(fragment) => within(&fragment.node.selection_set, name),
-                // Every fragment is looked at on its own below.
-                Selection::FragmentSpread(_) => false,
-            })
+                Selection::InlineFragment(fragment) => collect(&fragment.node.selection_set, names),
+                Selection::FragmentSpread(_) => {}
+            }
+        }
     }
-    document
-        .operations
-        .iter()
-        .any(|(_, operation)| within(&operation.node.selection_set, name))
-        || document
-            .fragments
-            .values()
-            .any(|fragment| within(&fragment.node.selection_set, name))
+    let mut names = HashSet::new();
+    for (_, operation) in document.operations.iter() {
+        collect(&operation.node.selection_set, &mut names);
+    }
+    for fragment in document.fragments.values() {
+        collect(&fragment.node.selection_set, &mut names);
+    }
+    names
 }
 
 fn root_field_count<'a>(shape: &mut Shape<'a>, set: &'a Positioned<SelectionSet>) -> usize {
@@ -230,10 +229,8 @@ mod tests {
     #[test]
     fn fields_are_found_under_aliases_and_in_fragments() {
         let selects = |query: &str| {
-            selects_field(
-                &async_graphql::parser::parse_query(query).expect("parses"),
-                "flowSet",
-            )
+            field_names(&async_graphql::parser::parse_query(query).expect("parses"))
+                .contains("flowSet")
         };
         assert!(!selects("{ flows { results { slug stages { name } } } }"));
         assert!(!selects(r#"{ flow(slug: "flowSet") { slug } }"#));

@@ -8,9 +8,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::documents::selects_field;
 use super::error::code;
-use super::loaders::Relations;
+use super::loaders::{Relations, Shown};
 use super::schema::RequestContext;
 use crate::app::AppState;
 use async_graphql::parser::types::{DocumentOperations, OperationType, Selection};
@@ -189,16 +188,10 @@ pub async fn execute(
             Err(err) => return http_error(err),
         }
     };
-    // Stages loaded for the response carry their flows only when some field shows them.
-    let stage_flow_sets = request
-        .parsed_query()
-        .map_or(true, |document| selects_field(document, "flowSet"));
+    // Reads for the response bring back only what some field of the document shows.
+    let shown = Shown::by(request.parsed_query().ok());
     let mut request = request
-        .data(Relations::new(
-            state.db.clone(),
-            principal.clone(),
-            stage_flow_sets,
-        ))
+        .data(Relations::new(state.db.clone(), principal.clone(), shown))
         .data(state.verifier.clone())
         .data(RequestContext {
             db: state.db.clone(),

@@ -9,13 +9,17 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
+use async_graphql::parser::types::ExecutableDocument;
 use uuid::Uuid;
+
+use super::documents::field_names;
 
 use crate::auth::{Permission, Principal};
 use crate::bindings::{self, FlowStageBinding};
 use crate::db::Db;
 use crate::error::ServiceError;
 use crate::flows::{self, Flow};
+use crate::object::{Columns, StoredObject};
 use crate::stages::{self, CaptchaStage};
 
 /// One relation: the keys waiting for the next load, and what was loaded (shared, so that every
@@ -63,27 +67,66 @@ struct State {
     flows: Batch<Option<Flow>>,
 }
 
+/// What the reads for one GraphQL document bring back: the columns of each object some field of
+/// the document can show (`None`: all of them), and whether stages carry their flows.
+pub struct Shown {
+    flows: Option<Vec<&'static str>>,
+    bindings: Option<Vec<&'static str>>,
+    stages: Option<Vec<&'static str>>,
+    /// Only when the document selects `flowSet` somewhere; otherwise no field would show them.
+    stage_flow_sets: bool,
+}
+
+impl Shown {
+    /// For a document (`None`: one that did not parse, which executes nothing).
+    pub fn by(document: Option<&ExecutableDocument>) -> Self {
+        let Some(document) = document else {
+            return Shown {
+                flows: None,
+                bindings: None,
+                stages: None,
+                stage_flow_sets: true,
+            };
+        };
+        let names = field_names(document);
+        let named = |name: &str| names.contains(name);
+        Shown {
+            flows: Flow::columns_for(named),
+            bindings: FlowStageBinding::columns_for(named),
+            stages: CaptchaStage::columns_for(named),
+            stage_flow_sets: named("flowSet"),
+        }
+    }
+}
+
+fn columns<'a>(shown: &'a Option<Vec<&'static str>>) -> Columns<'a> {
+    shown.as_deref().map_or(Columns::All, Columns::Only)
+}
+
 /// Request-scoped: built per GraphQL request, with that request's caller.
 pub struct Relations {
     db: Db,
     principal: Principal,
-    /// Whether the stages loaded here carry their flows (`flow_set`): only when the document
-    /// selects `flowSet` somewhere; otherwise no field would show them.
-    stage_flow_sets: bool,
+    shown: Shown,
     state: Mutex<State>,
     /// One load at a time, so that concurrent fields share a batch instead of racing.
     loading: tokio::sync::Mutex<()>,
 }
 
 impl Relations {
-    pub fn new(db: Db, principal: Principal, stage_flow_sets: bool) -> Self {
+    pub fn new(db: Db, principal: Principal, shown: Shown) -> Self {
         Relations {
             db,
             principal,
-            stage_flow_sets,
+            shown,
             state: Mutex::default(),
             loading: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// The columns a root page of flows brings back for this document.
+    pub fn flow_columns(&self) -> Columns<'_> {
+        columns(&self.shown.flows)
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -178,7 +221,8 @@ impl Relations {
         let Some(ids) = self.state().bindings_of_flow.take_pending(flow) else {
             return Ok(self.state().bindings_of_flow.loaded[&flow].clone());
         };
-        let bindings = bindings::load_of_flows(&self.db, &ids).await?;
+        let bindings =
+            bindings::load_of_flows(&self.db, &ids, columns(&self.shown.bindings)).await?;
         let mut state = self.state();
         let mut by_flow: HashMap<Uuid, Vec<FlowStageBinding>> = HashMap::new();
         for binding in bindings {
@@ -197,10 +241,11 @@ impl Relations {
         let Some(ids) = self.state().stages.take_pending(id) else {
             return Ok(self.state().stages.loaded[&id].clone());
         };
-        let mut found = if self.stage_flow_sets {
-            stages::load_by_ids(&self.db, &ids).await?
+        let stage_columns = columns(&self.shown.stages);
+        let mut found = if self.shown.stage_flow_sets {
+            stages::load_by_ids(&self.db, &ids, stage_columns).await?
         } else {
-            stages::load_by_ids_without_flows(&self.db, &ids).await?
+            stages::load_by_ids_without_flows(&self.db, &ids, stage_columns).await?
         };
         let mut state = self.state();
         for id in ids {

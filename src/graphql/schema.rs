@@ -212,9 +212,15 @@ impl QueryRoot {
             search,
             ordering,
         };
-        let page = flows::page_of_flows(db, principal, &filter, &page_request(page, page_size))
-            .await
-            .gql()?;
+        let page = flows::page_of_flows(
+            db,
+            principal,
+            &filter,
+            &page_request(page, page_size),
+            relations(ctx).flow_columns(),
+        )
+        .await
+        .gql()?;
         show_flows(ctx, &page.results, RESULTS).await;
         Ok(page.into())
     }

@@ -194,6 +194,55 @@ pub fn sorted_choice_schema<C: Choice>() -> utoipa::openapi::Object {
         .build()
 }
 
+/// Which of an object's stored columns a read brought back.
+#[derive(Clone, Copy, Debug)]
+pub enum Columns<'a> {
+    All,
+    /// Only these (by column name); the object's other stored fields stay empty.
+    Only(&'a [&'static str]),
+}
+
+impl Columns<'_> {
+    pub fn has(self, column: &str) -> bool {
+        match self {
+            Columns::All => true,
+            Columns::Only(columns) => columns.contains(&column),
+        }
+    }
+}
+
+/// A declared object read from rows by column name (`#[api_object(stored)]` implements it).
+///
+/// GraphQL shows only what a document selects, and reading every column of every row costs a
+/// page of flows with their bindings and stages most of its time (BENCHMARKS.md): its reads
+/// bring back the columns [`StoredObject::columns_for`] names, and nothing else.
+pub trait StoredObject: Sized {
+    /// Each stored field's column, with its GraphQL name, or `None` when every read needs it
+    /// (the key, and the references GraphQL's relations follow).
+    const STORED_COLUMNS: &'static [(Option<&'static str>, &'static str)];
+    /// GraphQL fields computed from other columns on the way out.
+    const DERIVED_FIELDS: &'static [&'static str];
+
+    /// The object from a row holding `columns`.
+    fn from_columns(row: &QueryResult, pre: &str, columns: Columns<'_>) -> Result<Self, DbErr>;
+
+    /// The columns a GraphQL document can show, given whether it names a field (by name, on any
+    /// type: a name shared by two types only reads a column more). `None`: every column, when
+    /// it names a field computed from others.
+    fn columns_for(names: impl Fn(&str) -> bool) -> Option<Vec<&'static str>> {
+        if Self::DERIVED_FIELDS.iter().any(|field| names(field)) {
+            return None;
+        }
+        Some(
+            Self::STORED_COLUMNS
+                .iter()
+                .filter(|(shown, _)| shown.is_none_or(&names))
+                .map(|(_, column)| *column)
+                .collect(),
+        )
+    }
+}
+
 /// A field value as a row holds it, read by column name.
 pub trait StoredValue: Sized {
     fn read(row: &QueryResult, pre: &str, column: &str) -> Result<Self, DbErr>;

@@ -19,7 +19,7 @@ use crate::flows::{
     SLUG_TAKEN,
 };
 use crate::limits::{MAX_FLOW_SET_ITEMS, MAX_NAME_CHARS, MAX_TEXT_CHARS};
-use crate::object::{Field, WriteMode, api_object, rules};
+use crate::object::{Columns, Field, WriteMode, api_object, rules};
 use crate::pagination::{Page, PageRequest};
 use crate::used_by::{UsedBy, UsedByAction};
 
@@ -226,7 +226,7 @@ pub async fn find_captcha_stage(
 ) -> Result<Option<CaptchaStage>, ServiceError> {
     principal.require(Permission::ViewCaptchaStage)?;
     let id = id?;
-    Ok(load_by_ids(db, &[id]).await?.remove(&id))
+    Ok(load_by_ids(db, &[id], Columns::All).await?.remove(&id))
 }
 
 /// `GET …/{id}/used_by/`, `CaptchaStage.usedBy`: for each binding, its flow (many-to-many
@@ -242,7 +242,7 @@ pub async fn captcha_stage_used_by(
         .await?
         .remove(&id)
         .unwrap_or_default();
-    if bindings.is_empty() && load_by_ids(db, &[id]).await?.is_empty() {
+    if bindings.is_empty() && load_by_ids(db, &[id], Columns::All).await?.is_empty() {
         return Err(ServiceError::NotFound(NO_CAPTCHA_STAGE));
     }
     Ok(used_by(&bindings))
@@ -292,8 +292,9 @@ pub async fn list_captcha_stages(
 pub async fn load_by_ids(
     db: &Db,
     ids: &[Uuid],
+    columns: Columns<'_>,
 ) -> Result<HashMap<Uuid, CaptchaStage>, ServiceError> {
-    let mut stages = store::load_many(&db.reader, ids).await?;
+    let mut stages = store::load_many(&db.reader, ids, columns).await?;
     add_bindings(db, &mut stages).await?;
     Ok(stages.into_iter().map(|stage| (stage.pk, stage)).collect())
 }
@@ -329,8 +330,9 @@ pub async fn stage_objs_by_ids(
 pub async fn load_by_ids_without_flows(
     db: &Db,
     ids: &[Uuid],
+    columns: Columns<'_>,
 ) -> Result<HashMap<Uuid, CaptchaStage>, ServiceError> {
-    let stages = store::load_many(&db.reader, ids).await?;
+    let stages = store::load_many(&db.reader, ids, columns).await?;
     Ok(stages.into_iter().map(|stage| (stage.pk, stage)).collect())
 }
 
@@ -341,7 +343,7 @@ pub async fn captcha_stages_by_ids(
     ids: &[Uuid],
 ) -> Result<HashMap<Uuid, CaptchaStage>, ServiceError> {
     principal.require(Permission::ViewCaptchaStage)?;
-    load_by_ids(db, ids).await
+    load_by_ids(db, ids, Columns::All).await
 }
 
 /// The private key and the siteverify settings of a stage, for the one use that needs the key:
@@ -353,7 +355,7 @@ pub async fn verifier_settings(
     let Some(key) = private_key(db, id).await? else {
         return Ok(None);
     };
-    Ok(load_by_ids_without_flows(db, &[id])
+    Ok(load_by_ids_without_flows(db, &[id], Columns::All)
         .await?
         .remove(&id)
         .map(|stage| (stage, key)))

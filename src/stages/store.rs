@@ -12,8 +12,9 @@ use secrecy::SecretString;
 use uuid::Uuid;
 
 use super::{CaptchaStage, CaptchaStageChanges};
-use crate::db::{set_columns, update_columns};
+use crate::db::{column_named, read_rows, set_columns, update_columns};
 use crate::error::ServiceError;
+use crate::object::Columns;
 use crate::pagination::{Filters, ListQuery, Page, PageRequest, ordering};
 
 /// The filters of the list endpoint.
@@ -29,10 +30,10 @@ pub struct StageFilter {
 const STAGE_COLUMN: &str = "name";
 
 /// Columns by name, as a declaration's `Changes::columns` gives them.
-type Columns = Vec<(&'static str, Value)>;
+type ColumnValues = Vec<(&'static str, Value)>;
 
 /// The checked columns, split between the `stage` row and the `captcha_stage` row.
-fn split(changes: &CaptchaStageChanges) -> (Columns, Columns) {
+fn split(changes: &CaptchaStageChanges) -> (ColumnValues, ColumnValues) {
     changes
         .columns()
         .into_iter()
@@ -143,18 +144,33 @@ pub async fn delete(conn: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr
     Ok(result.rows_affected > 0)
 }
 
+/// The stages among `ids`, bringing back `columns` of each.
 pub async fn load_many(
     conn: &impl ConnectionTrait,
     ids: &[Uuid],
-) -> Result<Vec<CaptchaStage>, DbErr> {
+    columns: Columns<'_>,
+) -> Result<Vec<CaptchaStage>, ServiceError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    shown_columns(joined())
-        .filter(captcha_stage::Column::StagePtrId.is_in(ids.iter().copied()))
-        .into_model()
-        .all(conn)
-        .await
+    let select = match columns {
+        Columns::All => shown_columns(joined()),
+        Columns::Only(names) => {
+            // The key and the name are the parent `stage` row's; the rest the captcha stage's.
+            let mut select = joined().select_only();
+            for name in names {
+                select = match *name {
+                    "stage_uuid" | STAGE_COLUMN => {
+                        select.column(column_named::<stage::Column>(name)?)
+                    }
+                    _ => select.column(column_named::<captcha_stage::Column>(name)?),
+                };
+            }
+            select
+        }
+    };
+    let select = select.filter(captcha_stage::Column::StagePtrId.is_in(ids.iter().copied()));
+    Ok(read_rows(conn, select, columns).await?)
 }
 
 /// The names of the captcha stages among `ids` (a binding's `stage_obj` shows no more).

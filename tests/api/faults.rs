@@ -32,7 +32,14 @@ enum Kind {
     RestCreate,
     RestList,
     GraphqlCreate,
+    /// A page of flows with their bindings and stages (the batch loaders).
+    GraphqlFlows,
+    /// An anonymous flow executor GET: a plan stored for a new session.
+    ExecutorStart,
 }
+
+/// The flow the executor load runs (one captcha stage bound into it).
+const GATE: &str = "gate";
 
 struct Outcome {
     kind: Kind,
@@ -61,8 +68,22 @@ async fn load_request(
             "query": "mutation($n: String!, $s: String!) { createCaptchaStage(input: {name: $n, publicKey: \"p\", privateKey: \"k\", flowSet: [{name: \"F\", slug: $s, title: \"T\", designation: AUTHENTICATION}]}) { id } }",
             "variables": {"n": name, "s": name},
         })),
+        Kind::GraphqlFlows => client.post(format!("{}/graphql", app.base)).json(&json!({
+            "query": "{ flows(pageSize: 20) { results { slug stageBindings { order stage { name } } stages { name } } } }",
+        })),
+        Kind::ExecutorStart => {
+            // Anonymous, without a session: each GET stores a new plan.
+            let url = format!("{}/api/v3/flows/executor/{GATE}/?query=", app.base);
+            let response = client.get(url).send().await?;
+            return answer(response).await;
+        }
     };
-    let response = builder.bearer_auth(&app.token).send().await?;
+    answer(builder.bearer_auth(&app.token).send().await?).await
+}
+
+async fn answer(
+    response: reqwest::Response,
+) -> Result<(StatusCode, Option<String>, Value), reqwest::Error> {
     let status = response.status();
     let retry_after = response
         .headers()
@@ -149,6 +170,10 @@ async fn postgres_outage_under_load() {
     stages_api::db::migrate(&db).await.unwrap();
     let app = Arc::new(spawn_on(Backend::Postgres, scratch.url.clone(), db, None).await);
     let client = bounded_client();
+    let mut gate = minimal(GATE);
+    gate["flow_set"] = json!([flow(GATE)]);
+    let created = app.post(STAGES, &gate).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
     let phase = Arc::new(AtomicU8::new(BEFORE));
     let stop = Arc::new(AtomicBool::new(false));
     let outcomes = Arc::new(Mutex::new(Vec::<Outcome>::new()));
@@ -165,7 +190,13 @@ async fn postgres_outage_under_load() {
                     if stop.load(Ordering::SeqCst) {
                         break;
                     }
-                    let kind = [Kind::RestCreate, Kind::RestList, Kind::GraphqlCreate][i % 3];
+                    let kind = [
+                        Kind::RestCreate,
+                        Kind::RestList,
+                        Kind::GraphqlCreate,
+                        Kind::GraphqlFlows,
+                        Kind::ExecutorStart,
+                    ][i % 5];
                     let name = format!("load-{worker}-{i}");
                     let at = phase.load(Ordering::SeqCst);
                     match load_request(&app, &client, kind, &name).await {
@@ -316,14 +347,17 @@ async fn postgres_outage_under_load() {
             o.status,
             o.body
         );
-        if o.kind == Kind::GraphqlCreate && o.status.is_success() {
+        if matches!(o.kind, Kind::GraphqlCreate | Kind::GraphqlFlows) && o.status.is_success() {
             assert!(o.body.get("errors").is_none(), "{}", o.body);
+        }
+        if o.kind == Kind::ExecutorStart && o.status.is_success() {
+            assert_eq!(o.body["component"], "ak-stage-captcha", "{}", o.body);
         }
     }
     for o in &unavailable {
         assert_eq!(o.retry_after.as_deref(), Some("2"), "{:?}", o.kind);
         match o.kind {
-            Kind::GraphqlCreate => {
+            Kind::GraphqlCreate | Kind::GraphqlFlows => {
                 assert_eq!(
                     o.body["errors"][0]["extensions"]["code"], "SERVICE_UNAVAILABLE",
                     "{}",

@@ -1676,6 +1676,116 @@ async fn plain_flow_selections_answer_as_the_full_resolvers() {
     }
 }
 
+/// GraphQL reads bring back only the columns a document shows: each field selected alone (in
+/// the page, its bindings and its stages) answers what a selection of every field answers, so
+/// no field is left without the column it is read from or computed from.
+#[tokio::test]
+async fn narrow_flow_selections_answer_as_wide_ones() {
+    let flow_fields = [
+        "id",
+        "policybindingmodelPtrId",
+        "name",
+        "slug",
+        "title",
+        "designation",
+        "background",
+        "policies",
+        "cacheCount",
+        "policyEngineMode",
+        "compatibilityMode",
+        "exportUrl",
+        "layout",
+        "deniedAction",
+        "authentication",
+    ];
+    let binding_fields = [
+        "id",
+        "policybindingmodelPtrId",
+        "evaluateOnPlan",
+        "reEvaluatePolicies",
+        "order",
+        "policyEngineMode",
+        "invalidResponseAction",
+    ];
+    let stage_fields = [
+        "id",
+        "name",
+        "component",
+        "verboseName",
+        "verboseNamePlural",
+        "metaModelName",
+        "publicKey",
+        "jsUrl",
+        "apiUrl",
+        "interactive",
+        "scoreMinThreshold",
+        "scoreMaxThreshold",
+        "errorOnInvalidScore",
+    ];
+    for app in apps().await {
+        flows_with_two_bindings(&app, 0..3).await;
+        let wide = format!(
+            "{{ flows {{ results {{ {} stageBindings {{ {} stage {{ ... on CaptchaStage {{ {} }} }} }}
+                 stages {{ ... on CaptchaStage {{ {} }} }} }} }} }}",
+            flow_fields.join(" "),
+            binding_fields.join(" "),
+            stage_fields.join(" "),
+            stage_fields.join(" "),
+        );
+        let wide = app.graphql(&wide, json!({})).await;
+        assert!(wide.get("errors").is_none(), "{wide}");
+        assert_eq!(
+            wide["data"]["flows"]["results"].as_array().unwrap().len(),
+            3
+        );
+        let only = |item: &Value, field: &str| json!({ field: item[field].clone() });
+        let list = |items: &Value, each: &dyn Fn(&Value) -> Value| {
+            Value::Array(items.as_array().unwrap().iter().map(each).collect())
+        };
+        // (field, query selecting it alone, what the wide answer says it is)
+        let mut cases: Vec<(&str, String, Value)> = Vec::new();
+        for field in flow_fields {
+            cases.push((
+                field,
+                format!("{{ flows {{ results {{ {field} }} }} }}"),
+                list(&wide["data"]["flows"]["results"], &|flow| only(flow, field)),
+            ));
+        }
+        for field in binding_fields {
+            cases.push((
+                field,
+                format!("{{ flows {{ results {{ stageBindings {{ {field} }} }} }} }}"),
+                list(&wide["data"]["flows"]["results"], &|flow| {
+                    json!({"stageBindings": list(&flow["stageBindings"], &|b| only(b, field))})
+                }),
+            ));
+        }
+        for field in stage_fields {
+            // Through a named fragment on the type, and through an inline one.
+            cases.push((
+                field,
+                format!(
+                    "{{ flows {{ results {{ stages {{ ...S }} stageBindings {{ stage {{ ... on CaptchaStage {{ {field} }} }} }} }} }} }}
+                     fragment S on CaptchaStage {{ {field} }}"
+                ),
+                list(&wide["data"]["flows"]["results"], &|flow| {
+                    json!({
+                        "stages": list(&flow["stages"], &|s| only(s, field)),
+                        "stageBindings": list(&flow["stageBindings"], &|b| json!({"stage": only(&b["stage"], field)})),
+                    })
+                }),
+            ));
+        }
+        for (field, query, expected) in cases {
+            let narrow = app.graphql(&query, json!({})).await;
+            assert_eq!(
+                narrow["data"]["flows"]["results"], expected,
+                "{field}: {narrow}"
+            );
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Concurrency: two instances on one database
 
