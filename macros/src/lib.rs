@@ -503,17 +503,19 @@ fn from_query_result(name: &Ident, graphql: bool, fields: &[FieldDef]) -> Tokens
         } else if f.computed || f.is_nested() {
             quote!(#ident: ::core::default::Default::default())
         } else {
-            let read = match &f.read_with {
-                Some(read_with) => {
-                    quote!(#read_with(crate::object::StoredValue::read(row, pre, #column)?))
-                }
-                None => quote!(crate::object::StoredValue::read(row, pre, #column)?),
-            };
-            quote!(#ident: if columns.has(#column) {
-                #read
-            } else {
-                ::core::default::Default::default()
-            })
+            let read = quote!(crate::object::StoredValue::read_column(
+                row,
+                pre,
+                #column,
+                columns.find(#column),
+            )?);
+            match &f.read_with {
+                Some(read_with) => quote!(#ident: match #read {
+                    ::core::option::Option::Some(stored) => #read_with(stored),
+                    ::core::option::Option::None => ::core::default::Default::default(),
+                }),
+                None => quote!(#ident: #read.unwrap_or_default()),
+            }
         }
     });
     let defaults = fields.iter().filter(|f| f.in_output()).map(|f| {

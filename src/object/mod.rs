@@ -202,11 +202,26 @@ pub enum Columns<'a> {
     Only(&'a [&'static str]),
 }
 
+/// Where a row holds a column.
+#[derive(Clone, Copy, Debug)]
+pub enum ColumnAt {
+    /// Found by its name (a read of every column, its order the query builder's).
+    Named,
+    /// At this position: a projection selects its columns in the order it names them, and
+    /// reading by position skips a lookup by name per value.
+    Position(usize),
+    /// Not brought back.
+    Absent,
+}
+
 impl Columns<'_> {
-    pub fn has(self, column: &str) -> bool {
+    pub fn find(self, column: &str) -> ColumnAt {
         match self {
-            Columns::All => true,
-            Columns::Only(columns) => columns.contains(&column),
+            Columns::All => ColumnAt::Named,
+            Columns::Only(columns) => columns
+                .iter()
+                .position(|c| *c == column)
+                .map_or(ColumnAt::Absent, ColumnAt::Position),
         }
     }
 }
@@ -243,9 +258,24 @@ pub trait StoredObject: Sized {
     }
 }
 
-/// A field value as a row holds it, read by column name.
+/// A field value as a row holds it, read by column name or position.
 pub trait StoredValue: Sized {
     fn read(row: &QueryResult, pre: &str, column: &str) -> Result<Self, DbErr>;
+    fn read_at(row: &QueryResult, index: usize) -> Result<Self, DbErr>;
+
+    /// The value of `column` wherever `at` says the row holds it; `None` when it does not.
+    fn read_column(
+        row: &QueryResult,
+        pre: &str,
+        column: &str,
+        at: ColumnAt,
+    ) -> Result<Option<Self>, DbErr> {
+        match at {
+            ColumnAt::Named => Self::read(row, pre, column).map(Some),
+            ColumnAt::Position(index) => Self::read_at(row, index).map(Some),
+            ColumnAt::Absent => Ok(None),
+        }
+    }
 }
 
 macro_rules! stored_as_is {
@@ -253,6 +283,10 @@ macro_rules! stored_as_is {
         impl StoredValue for $ty {
             fn read(row: &QueryResult, pre: &str, column: &str) -> Result<Self, DbErr> {
                 row.try_get(pre, column)
+            }
+
+            fn read_at(row: &QueryResult, index: usize) -> Result<Self, DbErr> {
+                row.try_get_by_index(index)
             }
         }
     )*};
@@ -262,10 +296,17 @@ stored_as_is!(String, Option<String>, bool, f64, i32, Uuid);
 
 impl<C: Choice> StoredValue for C {
     fn read(row: &QueryResult, pre: &str, column: &str) -> Result<Self, DbErr> {
-        let stored: String = <String as TryGetable>::try_get(row, pre, column)?;
-        C::from_value(&stored)
-            .ok_or_else(|| DbErr::Type(format!("{column}: no such choice as {stored:?}")))
+        choice(<String as TryGetable>::try_get(row, pre, column)?, column)
     }
+
+    fn read_at(row: &QueryResult, index: usize) -> Result<Self, DbErr> {
+        choice(row.try_get_by_index(index)?, &index.to_string())
+    }
+}
+
+fn choice<C: Choice>(stored: String, column: &str) -> Result<C, DbErr> {
+    C::from_value(&stored)
+        .ok_or_else(|| DbErr::Type(format!("{column}: no such choice as {stored:?}")))
 }
 
 /// A checked value as the database stores it.
