@@ -15,6 +15,7 @@ use super::{CaptchaStage, CaptchaStageChanges};
 use crate::db::{column_named, read_rows, set_columns, update_columns};
 use crate::error::ServiceError;
 use crate::object::Columns;
+use crate::object::StoredObject;
 use crate::pagination::{Filters, ListQuery, Page, PageRequest, ordering};
 
 /// The filters of the list endpoint.
@@ -32,27 +33,47 @@ const STAGE_COLUMN: &str = "name";
 /// Columns by name, as a declaration's `Changes::columns` gives them.
 type ColumnValues = Vec<(&'static str, Value)>;
 
+/// Whether a column lives in the base `stage` row (the key and the name) rather than in the
+/// `captcha_stage` row.
+fn on_stage_row(column: &str) -> bool {
+    column == STAGE_COLUMN || column == "stage_uuid"
+}
+
 /// The checked columns, split between the `stage` row and the `captcha_stage` row.
 fn split(changes: &CaptchaStageChanges) -> (ColumnValues, ColumnValues) {
     changes
         .columns()
         .into_iter()
-        .partition(|(column, _)| *column == STAGE_COLUMN)
+        .partition(|(column, _)| on_stage_row(column))
 }
 
-/// The columns `CaptchaStage` reads (by name): every one but the private key.
-fn shown_columns(select: Select<captcha_stage::Entity>) -> Select<captcha_stage::Entity> {
-    use captcha_stage::Column as C;
-    select
-        .select_only()
-        .column(stage::Column::StageUuid)
-        .column(stage::Column::Name)
-        .columns([C::PublicKey, C::JsUrl, C::ApiUrl, C::Interactive])
-        .columns([
-            C::ScoreMinThreshold,
-            C::ScoreMaxThreshold,
-            C::ErrorOnInvalidScore,
-        ])
+/// `select` (the two rows joined) bringing back the named columns, each from its row.
+fn with_columns<'a>(
+    select: Select<captcha_stage::Entity>,
+    columns: impl IntoIterator<Item = &'a str>,
+) -> Result<Select<captcha_stage::Entity>, ServiceError> {
+    let mut select = select.select_only();
+    for column in columns {
+        select = if on_stage_row(column) {
+            select.column(column_named::<stage::Column>(column)?)
+        } else {
+            select.column(column_named::<captcha_stage::Column>(column)?)
+        };
+    }
+    Ok(select)
+}
+
+/// The columns `CaptchaStage` reads, as its declaration names them: every one but the private
+/// key, which it never shows.
+fn shown_columns(
+    select: Select<captcha_stage::Entity>,
+) -> Result<Select<captcha_stage::Entity>, ServiceError> {
+    with_columns(
+        select,
+        CaptchaStage::STORED_COLUMNS
+            .iter()
+            .map(|(_, column)| *column),
+    )
 }
 
 fn joined() -> Select<captcha_stage::Entity> {
@@ -92,7 +113,7 @@ pub async fn insert(
 pub async fn load_for_update(
     conn: &impl ConnectionTrait,
     id: Uuid,
-) -> Result<Option<CaptchaStage>, DbErr> {
+) -> Result<Option<CaptchaStage>, ServiceError> {
     let locked: Option<Uuid> = stage::Entity::find_by_id(id)
         .select_only()
         .column(stage::Column::StageUuid)
@@ -103,11 +124,11 @@ pub async fn load_for_update(
     if locked.is_none() {
         return Ok(None);
     }
-    shown_columns(joined())
+    Ok(shown_columns(joined())?
         .filter(captcha_stage::Column::StagePtrId.eq(id))
         .into_model()
         .one(conn)
-        .await
+        .await?)
 }
 
 /// Writes the changed columns of both rows.
@@ -154,20 +175,8 @@ pub async fn load_many(
         return Ok(Vec::new());
     }
     let select = match columns {
-        Columns::All => shown_columns(joined()),
-        Columns::Only(names) => {
-            // The key and the name are the parent `stage` row's; the rest the captcha stage's.
-            let mut select = joined().select_only();
-            for name in names {
-                select = match *name {
-                    "stage_uuid" | STAGE_COLUMN => {
-                        select.column(column_named::<stage::Column>(name)?)
-                    }
-                    _ => select.column(column_named::<captcha_stage::Column>(name)?),
-                };
-            }
-            select
-        }
+        Columns::All => shown_columns(joined())?,
+        Columns::Only(names) => with_columns(joined(), names.iter().copied())?,
     };
     let select = select.filter(captcha_stage::Column::StagePtrId.is_in(ids.iter().copied()));
     Ok(read_rows(conn, select, columns).await?)
@@ -261,7 +270,7 @@ pub fn list_query(filter: &StageFilter) -> Result<ListQuery<captcha_stage::Entit
         &["name"],
         Expr::col((stage::Entity, stage::Column::StageUuid)),
     );
-    ListQuery::new(shown_columns(joined()), filters, order)
+    ListQuery::new(shown_columns(joined())?, filters, order)
 }
 
 pub async fn page(

@@ -438,10 +438,10 @@ async fn nested_flows_are_created_and_bound() {
                 json!(false)
             )
         );
-        let raw = app
-            .get(&stage_path(body["pk"].as_str().unwrap()))
-            .await
-            .text;
+        let read_back = app.get(&stage_path(body["pk"].as_str().unwrap())).await;
+        // The create answers its flows as it wrote them: a read shows the same.
+        assert_eq!(read_back.body["flow_set"], body["flow_set"]);
+        let raw = read_back.text;
         let keys = [
             "\"pk\"",
             "\"policybindingmodel_ptr_id\"",

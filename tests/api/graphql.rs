@@ -54,6 +54,29 @@ async fn create_with_flows_matches_rest() {
         assert_eq!(rest["flow_set"][0]["designation"], "stage_configuration");
         assert_eq!(rest["flow_set"][0]["layout"], "content_right");
         assert_eq!(app.table_counts().await, [1, 1, 1, 1]);
+        // Its flows as a read shows them: what the create answered, every field of a Flow.
+        let all_flow_fields = "flowSet { id policybindingmodelPtrId name slug title designation
+            background policies cacheCount policyEngineMode compatibilityMode exportUrl layout
+            deniedAction authentication stageBindings { order } }";
+        let created = app
+            .graphql(
+                &format!("mutation($input: CreateCaptchaStageInput!) {{ createCaptchaStage(input: $input) {{ id {all_flow_fields} }} }}"),
+                json!({"input": {"name": "read back", "publicKey": "p", "privateKey": "k",
+                    "flowSet": [{"name": "R", "slug": "gql-r", "title": "T", "designation": "AUTHENTICATION"}]}}),
+            )
+            .await;
+        assert!(created.get("errors").is_none(), "{created}");
+        let created = &created["data"]["createCaptchaStage"];
+        let read = app
+            .graphql(
+                &format!(
+                    "query($id: UUID!) {{ captchaStage(id: $id) {{ id {all_flow_fields} }} }}"
+                ),
+                json!({"id": created["id"]}),
+            )
+            .await;
+        assert_eq!(&read["data"]["captchaStage"], created, "{read}");
+        assert_eq!(created["flowSet"][0]["authentication"], "NONE");
     }
 }
 
