@@ -2,6 +2,8 @@
 //! write at a time anyway, and a single writer never meets SQLITE_BUSY on a lock upgrade) and a
 //! small pool of readers, in WAL mode; PostgreSQL gets one pool for both.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
@@ -12,8 +14,8 @@ use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynch
 use sea_orm::{
     ActiveModelTrait, ConnectOptions, ConnectionTrait, Database, DatabaseBackend,
     DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, FromQueryResult, QuerySelect,
-    QueryTrait, Select, SqliteTransactionMode, TransactionOptions, TransactionTrait, UpdateMany,
-    Value,
+    QueryTrait, Select, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    UpdateMany, Value,
 };
 
 use crate::object::{Columns, StoredObject};
@@ -253,8 +255,9 @@ where
     E: EntityTrait,
     E::Column: std::str::FromStr,
 {
-    let Columns::Only(names) = columns else {
-        return Ok(select);
+    let names = match columns {
+        Columns::All => return Ok(select),
+        Columns::Only(names) | Columns::After(_, names) => names,
     };
     let mut select = select.select_only();
     for name in names {
@@ -263,25 +266,96 @@ where
     Ok(select)
 }
 
-/// The rows of `select`, each read into `M` from the columns it brings back.
-pub async fn read_rows<E, M>(
+/// The rows of `statement`, each read into `M` from the `columns` it brings back.
+pub async fn read_rows<M>(
     conn: &impl ConnectionTrait,
-    select: Select<E>,
+    statement: Statement,
     columns: Columns<'_>,
 ) -> Result<Vec<M>, DbErr>
 where
-    E: EntityTrait,
     M: StoredObject + FromQueryResult,
 {
     match columns {
-        Columns::All => select.into_model::<M>().all(conn).await,
-        Columns::Only(_) => conn
-            .query_all(&select.into_query())
+        Columns::All => M::find_by_statement(statement).all(conn).await,
+        Columns::Only(_) | Columns::After(..) => conn
+            .query_all_raw(statement)
             .await?
             .iter()
             .map(|row| M::from_columns(row, "", columns))
             .collect(),
     }
+}
+
+/// A read whose SQL text depends only on its shape: what it selects and joins, and how many
+/// keys it looks up. Its parameters are those keys, in the order the text binds them.
+pub struct KeyedRead<'a> {
+    /// Names the select the builder makes (one name per builder).
+    pub shape: &'static str,
+    /// The columns the builder selects, when they vary from one read to the next.
+    pub columns: Columns<'a>,
+    pub keys: Vec<Value>,
+}
+
+/// Key of a rendered text: shape, selected columns (`None`: all), backend, number of keys.
+type TextKey = (&'static str, Option<Vec<&'static str>>, u8, usize);
+
+/// Distinct texts kept; past this (a flood of distinct column choices), texts are rendered
+/// for each read instead.
+const MAX_KEPT_TEXTS: usize = 1024;
+
+static KEPT_TEXTS: std::sync::LazyLock<std::sync::RwLock<HashMap<TextKey, Arc<str>>>> =
+    std::sync::LazyLock::new(Default::default);
+
+fn backend_code(backend: DatabaseBackend) -> u8 {
+    match backend {
+        DatabaseBackend::Postgres => 0,
+        DatabaseBackend::Sqlite => 1,
+        DatabaseBackend::MySql => 2,
+        _ => 3,
+    }
+}
+
+/// The statement of a keyed read, from its text kept by shape, or built by `build` and kept.
+///
+/// Building a select with sea-query and rendering it cost a stage retrieve about a quarter of
+/// its instructions (callgrind, BENCHMARKS.md "Profile"), more than reading the rows. The reads
+/// on every request's path have fixed shapes whose only parameters are the keys they look up, so
+/// each shape's text is rendered once per backend and number of keys, and each read binds its
+/// keys to it. A text is kept only when rendering it bound exactly `keys`, in order: a builder
+/// that put any other value into its text is rendered every time, never reused with wrong values.
+pub fn keyed_statement<Q, E>(
+    backend: DatabaseBackend,
+    read: KeyedRead<'_>,
+    build: impl FnOnce() -> Result<Q, E>,
+) -> Result<Statement, E>
+where
+    Q: QueryTrait,
+{
+    let columns = match read.columns {
+        Columns::All => None,
+        Columns::Only(names) | Columns::After(_, names) => Some(names.to_vec()),
+    };
+    let key: TextKey = (read.shape, columns, backend_code(backend), read.keys.len());
+    let kept = KEPT_TEXTS
+        .read()
+        .expect("kept statement texts")
+        .get(&key)
+        .cloned();
+    if let Some(text) = kept {
+        return Ok(Statement::from_sql_and_values(backend, &*text, read.keys));
+    }
+    let statement = build()?.build(backend);
+    let binds_only_keys = statement
+        .values
+        .as_ref()
+        .is_some_and(|values| values.0 == read.keys);
+    if binds_only_keys {
+        let mut texts = KEPT_TEXTS.write().expect("kept statement texts");
+        if texts.len() < MAX_KEPT_TEXTS {
+            texts.insert(key, statement.sql.as_str().into());
+        }
+    }
+    Ok(statement)
 }
 
 /// Sets each named column of a new row (a declaration's `Changes::columns`).
@@ -309,4 +383,65 @@ where
         update = update.col_expr(column_named::<E::Column>(name)?, Expr::value(value));
     }
     Ok(update)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use entity::flow;
+    use sea_orm::{ColumnTrait, QueryFilter, Values};
+    use std::cell::Cell;
+    use uuid::Uuid;
+
+    fn by_ids(
+        shape: &'static str,
+        ids: &[Uuid],
+        builds: &Cell<usize>,
+        extra: Option<&str>,
+    ) -> Statement {
+        let read = KeyedRead {
+            shape,
+            columns: Columns::All,
+            keys: ids.iter().map(|&id| id.into()).collect(),
+        };
+        keyed_statement(DatabaseBackend::Postgres, read, || {
+            builds.set(builds.get() + 1);
+            let mut select =
+                flow::Entity::find().filter(flow::Column::FlowUuid.is_in(ids.iter().copied()));
+            if let Some(slug) = extra {
+                select = select.filter(flow::Column::Slug.eq(slug));
+            }
+            Ok::<_, DbErr>(select)
+        })
+        .expect("builds")
+    }
+
+    #[test]
+    fn keyed_reads_reuse_their_text_with_their_own_keys() {
+        let builds = Cell::new(0);
+        let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let first = by_ids("test: flows by id", &[a, b], &builds, None);
+        let second = by_ids("test: flows by id", &[c, a], &builds, None);
+        assert_eq!(
+            builds.get(),
+            1,
+            "the second read reuses the first one's text"
+        );
+        assert_eq!(first.sql, second.sql);
+        assert_eq!(second.values, Some(Values(vec![c.into(), a.into()])));
+        // Another number of keys is another text.
+        let third = by_ids("test: flows by id", &[a, b, c], &builds, None);
+        assert_eq!(builds.get(), 2);
+        assert_ne!(third.sql, first.sql);
+    }
+
+    #[test]
+    fn a_read_binding_more_than_its_keys_is_never_reused() {
+        let builds = Cell::new(0);
+        let id = Uuid::new_v4();
+        by_ids("test: flows by id and slug", &[id], &builds, Some("one"));
+        let again = by_ids("test: flows by id and slug", &[id], &builds, Some("two"));
+        assert_eq!(builds.get(), 2, "rendered each time");
+        assert_eq!(again.values, Some(Values(vec![id.into(), "two".into()])));
+    }
 }

@@ -432,7 +432,8 @@ where
         let select = crate::db::select_columns(self.ordered(), columns)?
             .offset(window.offset)
             .limit(window.limit);
-        let rows = crate::db::read_rows(conn, select, columns).await?;
+        let statement = sea_orm::QueryTrait::build(&select, conn.get_database_backend());
+        let rows = crate::db::read_rows(conn, statement, columns).await?;
         Ok(window.page(rows))
     }
 }

@@ -540,6 +540,9 @@ fn from_query_result(name: &Ident, graphql: bool, fields: &[FieldDef]) -> Tokens
         .iter()
         .filter(|f| graphql && f.in_output() && f.computed && !f.graphql_skip)
         .map(FieldDef::graphql_name);
+    let key = fields.iter().filter(stored).find(|f| f.ident == "pk");
+    let key_column = key.map_or_else(String::new, FieldDef::column);
+    let key_name = key.map_or_else(String::new, FieldDef::graphql_name);
     quote! {
         /// Every field empty but the constants: a write fills it from what it wrote.
         impl ::core::default::Default for #name {
@@ -552,6 +555,7 @@ fn from_query_result(name: &Ident, graphql: bool, fields: &[FieldDef]) -> Tokens
             const STORED_COLUMNS: &'static [(::core::option::Option<&'static str>, &'static str)] =
                 &[#(#stored_columns,)*];
             const DERIVED_FIELDS: &'static [&'static str] = &[#(#derived,)*];
+            const KEY: (&'static str, &'static str) = (#key_name, #key_column);
 
             fn from_columns(
                 row: &::sea_orm::QueryResult,

@@ -10,10 +10,12 @@ pub use tokens::{
 };
 
 use entity::api_token;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
 use sha2::{Digest, Sha256};
 
+use crate::db::{KeyedRead, keyed_statement};
 use crate::error::ServiceError;
+use crate::object::Columns;
 
 /// Declares the permissions of this API, each by authentik's full name.
 macro_rules! permissions {
@@ -121,15 +123,26 @@ pub async fn authenticate(
         return Err(ServiceError::NotAuthenticated);
     };
     use api_token::Column as T;
-    // Only what a request needs, decoded by position: this runs on every request.
-    let (permissions, superuser, expires, revoked): TokenRow = api_token::Entity::find()
-        .select_only()
-        .columns([T::Permissions, T::Superuser, T::Expires, T::Revoked])
-        .filter(T::TokenHash.eq(hash_token(credential)))
-        .into_tuple()
-        .one(conn)
+    // Only what a request needs, decoded by position, from a text kept by shape: this runs on
+    // every request.
+    let read = KeyedRead {
+        shape: "token by hash",
+        columns: Columns::All,
+        keys: vec![hash_token(credential).into()],
+    };
+    let statement = keyed_statement(conn.get_database_backend(), read, || {
+        Ok::<_, DbErr>(
+            api_token::Entity::find()
+                .select_only()
+                .columns([T::Permissions, T::Superuser, T::Expires, T::Revoked])
+                .filter(T::TokenHash.eq(hash_token(credential))),
+        )
+    })?;
+    let row = conn
+        .query_one_raw(statement)
         .await?
         .ok_or_else(invalid_token)?;
+    let (permissions, superuser, expires, revoked): TokenRow = row.try_get_many_by_index()?;
     let expired = expires.is_some_and(|at| at <= chrono::Utc::now());
     if revoked || expired {
         return Err(invalid_token());

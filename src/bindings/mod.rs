@@ -275,6 +275,17 @@ pub async fn load_of_flows(
     store::of_flows(&db.reader, flow_ids, columns).await
 }
 
+/// The bindings of `flow_ids` with their captcha stages, in one statement (GraphQL's
+/// `stageBindings { stage }` and `stages`, when no stage shows its flows).
+pub async fn load_of_flows_with_stages(
+    db: &Db,
+    flow_ids: &[Uuid],
+    binding_columns: &[&'static str],
+    stage_columns: &[&'static str],
+) -> Result<Vec<(FlowStageBinding, stages::CaptchaStage)>, ServiceError> {
+    store::of_flows_with_stages(&db.reader, flow_ids, binding_columns, stage_columns).await
+}
+
 /// A binding by id, without its `stage_obj`: the flow executor's plans name bindings, and its
 /// callers are anonymous (the flow page), so no permission is involved.
 pub async fn load(db: &Db, id: Uuid) -> Result<Option<FlowStageBinding>, ServiceError> {

@@ -1,6 +1,6 @@
 //! Reading and writing bindings, by column name.
 
-use entity::{flow, flow_stage_binding, stage};
+use entity::{captcha_stage, flow, flow_stage_binding, stage};
 use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, JoinType, PaginatorTrait, QueryFilter,
@@ -9,11 +9,14 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{BindingFilter, FlowStageBinding, FlowStageBindingChanges, InvalidResponseAction};
-use crate::db::{read_rows, select_columns, set_columns, update_columns};
+use crate::db::{
+    KeyedRead, keyed_statement, read_rows, select_columns, set_columns, update_columns,
+};
 use crate::error::ServiceError;
 use crate::flows::PolicyEngineMode;
-use crate::object::Columns;
+use crate::object::{Columns, StoredObject};
 use crate::pagination::{Filters, ListQuery, Page, PageRequest, ordering};
+use crate::stages::CaptchaStage;
 
 fn column(column: flow_stage_binding::Column) -> SimpleExpr {
     Expr::col((flow_stage_binding::Entity, column))
@@ -104,11 +107,73 @@ pub async fn of_flows(
     if flow_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let select = flow_stage_binding::Entity::find()
-        .filter(flow_stage_binding::Column::Target.is_in(flow_ids.iter().copied()))
-        .order_by_asc(flow_stage_binding::Column::Order)
-        .order_by_asc(flow_stage_binding::Column::FsbUuid);
-    Ok(read_rows(conn, select_columns(select, columns)?, columns).await?)
+    let read = KeyedRead {
+        shape: "bindings of flows",
+        columns,
+        keys: flow_ids.iter().map(|&id| id.into()).collect(),
+    };
+    let statement = keyed_statement(conn.get_database_backend(), read, || {
+        let select = flow_stage_binding::Entity::find()
+            .filter(flow_stage_binding::Column::Target.is_in(flow_ids.iter().copied()))
+            .order_by_asc(flow_stage_binding::Column::Order)
+            .order_by_asc(flow_stage_binding::Column::FsbUuid);
+        select_columns(select, columns)
+    })?;
+    Ok(read_rows(conn, statement, columns).await?)
+}
+
+/// The bindings of `flow_ids`, by order, then pk, each with its captcha stage, in one statement:
+/// `binding_columns` of each binding, then `stage_columns` of its stage; the stage's key is the
+/// binding's `stage`, never read twice. Captcha stages are the only kind a binding binds, so
+/// the join is inner.
+pub async fn of_flows_with_stages(
+    conn: &impl ConnectionTrait,
+    flow_ids: &[Uuid],
+    binding_columns: &[&'static str],
+    stage_columns: &[&'static str],
+) -> Result<Vec<(FlowStageBinding, CaptchaStage)>, ServiceError> {
+    if flow_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let binding = Columns::Only(binding_columns);
+    let stage = Columns::After(binding_columns.len(), stage_columns);
+    let read = KeyedRead {
+        shape: "bindings of flows with their stages",
+        // The text varies with both lists; one list holding both keys it apart.
+        columns: Columns::Only(&[binding_columns, &["|"], stage_columns].concat()),
+        keys: flow_ids.iter().map(|&id| id.into()).collect(),
+    };
+    let statement = keyed_statement(conn.get_database_backend(), read, || {
+        let select = flow_stage_binding::Entity::find()
+            .join(
+                JoinType::InnerJoin,
+                flow_stage_binding::Relation::Stage.def(),
+            )
+            .join(
+                JoinType::InnerJoin,
+                captcha_stage::Relation::Stage.def().rev(),
+            )
+            .filter(flow_stage_binding::Column::Target.is_in(flow_ids.iter().copied()))
+            .order_by_asc(flow_stage_binding::Column::Order)
+            .order_by_asc(flow_stage_binding::Column::FsbUuid);
+        crate::stages::select_stage_columns(
+            select_columns(select, binding)?,
+            stage_columns.iter().copied(),
+        )
+    })?;
+    Ok(conn
+        .query_all_raw(statement)
+        .await?
+        .iter()
+        .map(|row| {
+            let binding = FlowStageBinding::from_columns(row, "", binding)?;
+            let stage = CaptchaStage {
+                pk: binding.stage,
+                ..CaptchaStage::from_columns(row, "", stage)?
+            };
+            Ok((binding, stage))
+        })
+        .collect::<Result<_, DbErr>>()?)
 }
 
 /// The columns `ordering` may name: the binding's stored fields.

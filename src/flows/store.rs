@@ -7,15 +7,15 @@ use std::collections::{HashMap, HashSet};
 use entity::{flow, flow_stage_binding, stage};
 use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, JoinType, QueryFilter, QueryOrder,
-    QuerySelect, RelationTrait, Select,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, JoinType, QueryFilter,
+    QueryOrder, QuerySelect, RelationTrait, Select,
 };
 use uuid::Uuid;
 
 use super::{
     Authentication, Flow, FlowChanges, FlowFilter, FlowKey, FlowSetChanges, background_url,
 };
-use crate::db::{set_columns, update_columns};
+use crate::db::{KeyedRead, keyed_statement, set_columns, update_columns};
 use crate::error::ServiceError;
 use crate::object::{Choice, Columns};
 use crate::pagination::{Filters, ListQuery, Page, PageRequest, exact_filter, nothing, ordering};
@@ -348,9 +348,20 @@ pub async fn bindings_of_stages(
     if stage_ids.is_empty() {
         return Ok(by_stage);
     }
-    let select = stage_bindings_select()
-        .filter(flow_stage_binding::Column::Stage.is_in(stage_ids.iter().copied()));
-    for row in read_stage_bindings(conn, select).await? {
+    let read = KeyedRead {
+        shape: "bindings of stages with their flows",
+        columns: Columns::All,
+        keys: stage_ids.iter().map(|&id| id.into()).collect(),
+    };
+    let statement = keyed_statement(conn.get_database_backend(), read, || {
+        Ok::<_, DbErr>(with_flow_columns(stage_bindings_select().filter(
+            flow_stage_binding::Column::Stage.is_in(stage_ids.iter().copied()),
+        )))
+    })?;
+    for row in StageBindingRow::find_by_statement(statement)
+        .all(conn)
+        .await?
+    {
         by_stage.entry(row.stage).or_default().push(row.binding);
     }
     Ok(by_stage)

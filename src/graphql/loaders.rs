@@ -75,6 +75,11 @@ pub struct Shown {
     stages: Option<Vec<&'static str>>,
     /// Only when the document selects `flowSet` somewhere; otherwise no field would show them.
     stage_flow_sets: bool,
+    /// When the document can show a binding's stage or a flow's stages and no stage shows its
+    /// flows, a flow's bindings are read with their stages in one statement: these columns of
+    /// the bindings, then of their stages. Neither key is read unless shown: the stage's is the
+    /// binding's `stage`, and nothing keys bindings by theirs.
+    bindings_with_stages: Option<(Vec<&'static str>, Vec<&'static str>)>,
 }
 
 impl Shown {
@@ -86,6 +91,7 @@ impl Shown {
                 bindings: None,
                 stages: None,
                 stage_flow_sets: true,
+                bindings_with_stages: None,
             };
         };
         let names = field_names(document);
@@ -95,8 +101,23 @@ impl Shown {
             bindings: FlowStageBinding::columns_for(named),
             stages: CaptchaStage::columns_for(named),
             stage_flow_sets: named("flowSet"),
+            bindings_with_stages: joined_columns(named),
         }
     }
+}
+
+/// The columns of a read of bindings with their stages (`Shown::bindings_with_stages`).
+fn joined_columns(named: impl Fn(&str) -> bool) -> Option<(Vec<&'static str>, Vec<&'static str>)> {
+    if named("flowSet") || !(named("stage") || named("stages")) {
+        return None;
+    }
+    let (binding_key_name, binding_key) = FlowStageBinding::KEY;
+    let (_, stage_key) = CaptchaStage::KEY;
+    let mut bindings = FlowStageBinding::columns_for(&named)?;
+    bindings.retain(|column| *column != binding_key || named(binding_key_name));
+    let mut stages = CaptchaStage::columns_for(&named)?;
+    stages.retain(|column| *column != stage_key);
+    Some((bindings, stages))
 }
 
 fn columns<'a>(shown: &'a Option<Vec<&'static str>>) -> Columns<'a> {
@@ -221,14 +242,35 @@ impl Relations {
         let Some(ids) = self.state().bindings_of_flow.take_pending(flow) else {
             return Ok(self.state().bindings_of_flow.loaded[&flow].clone());
         };
-        let bindings =
-            bindings::load_of_flows(&self.db, &ids, columns(&self.shown.bindings)).await?;
-        let mut state = self.state();
         let mut by_flow: HashMap<Uuid, Vec<FlowStageBinding>> = HashMap::new();
-        for binding in bindings {
-            state.stages.register([binding.stage]);
-            by_flow.entry(binding.target).or_default().push(binding);
-        }
+        let mut state = if let Some((binding_columns, stage_columns)) =
+            &self.shown.bindings_with_stages
+        {
+            let rows =
+                bindings::load_of_flows_with_stages(&self.db, &ids, binding_columns, stage_columns)
+                    .await?;
+            let mut state = self.state();
+            for (binding, stage) in rows {
+                // A stage shown by several bindings is loaded once (the first row's copy).
+                state.stages.pending.remove(&stage.pk);
+                state
+                    .stages
+                    .loaded
+                    .entry(stage.pk)
+                    .or_insert_with(|| Some(Arc::new(stage)));
+                by_flow.entry(binding.target).or_default().push(binding);
+            }
+            state
+        } else {
+            let bindings =
+                bindings::load_of_flows(&self.db, &ids, columns(&self.shown.bindings)).await?;
+            let mut state = self.state();
+            for binding in bindings {
+                state.stages.register([binding.stage]);
+                by_flow.entry(binding.target).or_default().push(binding);
+            }
+            state
+        };
         for id in ids {
             let mine = by_flow.remove(&id).unwrap_or_default();
             state.bindings_of_flow.loaded.insert(id, mine.into());

@@ -198,8 +198,12 @@ pub fn sorted_choice_schema<C: Choice>() -> utoipa::openapi::Object {
 #[derive(Clone, Copy, Debug)]
 pub enum Columns<'a> {
     All,
-    /// Only these (by column name); the object's other stored fields stay empty.
+    /// Only these (by column name), first in the row and in this order; the object's other
+    /// stored fields stay empty.
     Only(&'a [&'static str]),
+    /// Only these, in this order, after the given number of columns of another object that the
+    /// row joins in (a binding with its stage).
+    After(usize, &'a [&'static str]),
 }
 
 /// Where a row holds a column.
@@ -218,10 +222,11 @@ impl Columns<'_> {
     pub fn find(self, column: &str) -> ColumnAt {
         match self {
             Columns::All => ColumnAt::Named,
-            Columns::Only(columns) => columns
+            Columns::Only(columns) => Columns::After(0, columns).find(column),
+            Columns::After(offset, columns) => columns
                 .iter()
                 .position(|c| *c == column)
-                .map_or(ColumnAt::Absent, ColumnAt::Position),
+                .map_or(ColumnAt::Absent, |index| ColumnAt::Position(offset + index)),
         }
     }
 }
@@ -237,6 +242,8 @@ pub trait StoredObject: Sized {
     const STORED_COLUMNS: &'static [(Option<&'static str>, &'static str)];
     /// GraphQL fields computed from other columns on the way out.
     const DERIVED_FIELDS: &'static [&'static str];
+    /// The key's GraphQL name and column (empty for an object without a stored key).
+    const KEY: (&'static str, &'static str);
 
     /// The object from a row holding `columns`.
     fn from_columns(row: &QueryResult, pre: &str, columns: Columns<'_>) -> Result<Self, DbErr>;

@@ -5,6 +5,8 @@
 
 mod store;
 
+pub(crate) use store::with_columns as select_stage_columns;
+
 use std::collections::{HashMap, HashSet};
 
 use secrecy::SecretString;

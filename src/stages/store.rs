@@ -12,7 +12,7 @@ use secrecy::SecretString;
 use uuid::Uuid;
 
 use super::{CaptchaStage, CaptchaStageChanges};
-use crate::db::{column_named, read_rows, set_columns, update_columns};
+use crate::db::{KeyedRead, column_named, keyed_statement, read_rows, set_columns, update_columns};
 use crate::error::ServiceError;
 use crate::object::Columns;
 use crate::object::StoredObject;
@@ -47,12 +47,12 @@ fn split(changes: &CaptchaStageChanges) -> (ColumnValues, ColumnValues) {
         .partition(|(column, _)| on_stage_row(column))
 }
 
-/// `select` (the two rows joined) bringing back the named columns, each from its row.
-fn with_columns<'a>(
-    select: Select<captcha_stage::Entity>,
+/// `select` (joining the two rows) bringing back the named columns, each from its row, after
+/// the columns it selects already.
+pub(crate) fn with_columns<'a, E: EntityTrait>(
+    mut select: Select<E>,
     columns: impl IntoIterator<Item = &'a str>,
-) -> Result<Select<captcha_stage::Entity>, ServiceError> {
-    let mut select = select.select_only();
+) -> Result<Select<E>, ServiceError> {
     for column in columns {
         select = if on_stage_row(column) {
             select.column(column_named::<stage::Column>(column)?)
@@ -69,7 +69,7 @@ fn shown_columns(
     select: Select<captcha_stage::Entity>,
 ) -> Result<Select<captcha_stage::Entity>, ServiceError> {
     with_columns(
-        select,
+        select.select_only(),
         CaptchaStage::STORED_COLUMNS
             .iter()
             .map(|(_, column)| *column),
@@ -174,12 +174,23 @@ pub async fn load_many(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let select = match columns {
-        Columns::All => shown_columns(joined())?,
-        Columns::Only(names) => with_columns(joined(), names.iter().copied())?,
+    let read = KeyedRead {
+        shape: "captcha stages by id",
+        columns,
+        keys: ids.iter().map(|&id| id.into()).collect(),
     };
-    let select = select.filter(captcha_stage::Column::StagePtrId.is_in(ids.iter().copied()));
-    Ok(read_rows(conn, select, columns).await?)
+    let statement = keyed_statement(conn.get_database_backend(), read, || {
+        let select = match columns {
+            Columns::All => shown_columns(joined())?,
+            Columns::Only(names) | Columns::After(_, names) => {
+                with_columns(joined().select_only(), names.iter().copied())?
+            }
+        };
+        Ok::<_, ServiceError>(
+            select.filter(captcha_stage::Column::StagePtrId.is_in(ids.iter().copied())),
+        )
+    })?;
+    Ok(read_rows(conn, statement, columns).await?)
 }
 
 /// The names of the captcha stages among `ids` (a binding's `stage_obj` shows no more).

@@ -1608,6 +1608,8 @@ async fn pages_of_flows_load_in_constant_queries() {
         }
         assert_eq!(counts[0].2, counts[2].2, "{backend:?} REST: {counts:?}");
         assert_eq!(counts[1].2, counts[3].2, "{backend:?} GraphQL: {counts:?}");
+        // The token, the count, the flows, and their bindings with their stages in one.
+        assert_eq!(counts[1].2, 4, "{backend:?} GraphQL: {counts:?}");
         assert!(counts[0].2 <= 6, "{backend:?} REST list: {counts:?}");
         assert!(counts[1].2 <= 10, "{backend:?} GraphQL list: {counts:?}");
         eprintln!("flows page statements ({backend:?}): {counts:?}");
@@ -1724,7 +1726,7 @@ async fn narrow_flow_selections_answer_as_wide_ones() {
     ];
     for app in apps().await {
         flows_with_two_bindings(&app, 0..3).await;
-        let wide = format!(
+        let wide_query = format!(
             "{{ flows {{ results {{ {} stageBindings {{ {} stage {{ ... on CaptchaStage {{ {} }} }} }}
                  stages {{ ... on CaptchaStage {{ {} }} }} }} }} }}",
             flow_fields.join(" "),
@@ -1732,12 +1734,24 @@ async fn narrow_flow_selections_answer_as_wide_ones() {
             stage_fields.join(" "),
             stage_fields.join(" "),
         );
-        let wide = app.graphql(&wide, json!({})).await;
+        let wide = app.graphql(&wide_query, json!({})).await;
         assert!(wide.get("errors").is_none(), "{wide}");
         assert_eq!(
             wide["data"]["flows"]["results"].as_array().unwrap().len(),
             3
         );
+        // The wide document reads bindings with their stages in one statement; one that also
+        // shows a stage's flows reads them apart (loaders::Shown): both answer the same.
+        let apart = app
+            .graphql(
+                &format!(
+                    "{{ captchaStages {{ results {{ flowSet {{ slug }} }} }} {}",
+                    &wide_query[1..]
+                ),
+                json!({}),
+            )
+            .await;
+        assert_eq!(apart["data"]["flows"], wide["data"]["flows"], "{apart}");
         let only = |item: &Value, field: &str| json!({ field: item[field].clone() });
         let list = |items: &Value, each: &dyn Fn(&Value) -> Value| {
             Value::Array(items.as_array().unwrap().iter().map(each).collect())
