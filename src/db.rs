@@ -277,12 +277,14 @@ where
 {
     match columns {
         Columns::All => M::find_by_statement(statement).all(conn).await,
-        Columns::Only(_) | Columns::After(..) => conn
-            .query_all_raw(statement)
-            .await?
-            .iter()
-            .map(|row| M::from_columns(row, "", columns))
-            .collect(),
+        Columns::Only(_) | Columns::After(..) => {
+            let layout = M::layout(columns);
+            conn.query_all_raw(statement)
+                .await?
+                .iter()
+                .map(|row| M::from_layout(row, "", &layout))
+                .collect()
+        }
     }
 }
 

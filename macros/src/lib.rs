@@ -495,6 +495,8 @@ fn output_struct(
 fn from_query_result(name: &Ident, graphql: bool, fields: &[FieldDef]) -> Tokens {
     let stored =
         |f: &&FieldDef| f.in_output() && f.constant.is_none() && !f.computed && !f.is_nested();
+    // The stored fields in `STORED_COLUMNS` order: the layout of a read is indexed alike.
+    let mut stored_index = 0usize;
     let inits = fields.iter().filter(|f| f.in_output()).map(|f| {
         let ident = &f.ident;
         let column = f.column();
@@ -503,11 +505,13 @@ fn from_query_result(name: &Ident, graphql: bool, fields: &[FieldDef]) -> Tokens
         } else if f.computed || f.is_nested() {
             quote!(#ident: ::core::default::Default::default())
         } else {
+            let index = stored_index;
+            stored_index += 1;
             let read = quote!(crate::object::StoredValue::read_column(
                 row,
                 pre,
                 #column,
-                columns.find(#column),
+                layout[#index],
             )?);
             match &f.read_with {
                 Some(read_with) => quote!(#ident: match #read {
@@ -536,6 +540,7 @@ fn from_query_result(name: &Ident, graphql: bool, fields: &[FieldDef]) -> Tokens
             quote!((::core::option::Option::Some(#shown), #column))
         }
     });
+    let stored_count = fields.iter().filter(stored).count();
     let derived = fields
         .iter()
         .filter(|f| graphql && f.in_output() && f.computed && !f.graphql_skip)
@@ -557,10 +562,10 @@ fn from_query_result(name: &Ident, graphql: bool, fields: &[FieldDef]) -> Tokens
             const DERIVED_FIELDS: &'static [&'static str] = &[#(#derived,)*];
             const KEY: (&'static str, &'static str) = (#key_name, #key_column);
 
-            fn from_columns(
+            fn from_layout(
                 row: &::sea_orm::QueryResult,
                 pre: &str,
-                columns: crate::object::Columns<'_>,
+                layout: &[crate::object::ColumnAt],
             ) -> ::core::result::Result<Self, ::sea_orm::DbErr> {
                 ::core::result::Result::Ok(#name { #(#inits,)* })
             }
@@ -571,10 +576,11 @@ fn from_query_result(name: &Ident, graphql: bool, fields: &[FieldDef]) -> Tokens
                 row: &::sea_orm::QueryResult,
                 pre: &str,
             ) -> ::core::result::Result<Self, ::sea_orm::DbErr> {
-                <Self as crate::object::StoredObject>::from_columns(
+                // Every column by its name: no layout to work out.
+                <Self as crate::object::StoredObject>::from_layout(
                     row,
                     pre,
-                    crate::object::Columns::All,
+                    &[crate::object::ColumnAt::Named; #stored_count],
                 )
             }
         }

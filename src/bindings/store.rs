@@ -161,15 +161,19 @@ pub async fn of_flows_with_stages(
             stage_columns.iter().copied(),
         )
     })?;
+    let (binding, stage) = (
+        FlowStageBinding::layout(binding),
+        CaptchaStage::layout(stage),
+    );
     Ok(conn
         .query_all_raw(statement)
         .await?
         .iter()
         .map(|row| {
-            let binding = FlowStageBinding::from_columns(row, "", binding)?;
+            let binding = FlowStageBinding::from_layout(row, "", &binding)?;
             let stage = CaptchaStage {
                 pk: binding.stage,
-                ..CaptchaStage::from_columns(row, "", stage)?
+                ..CaptchaStage::from_layout(row, "", &stage)?
             };
             Ok((binding, stage))
         })
