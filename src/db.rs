@@ -278,7 +278,7 @@ where
     match columns {
         Columns::All => M::find_by_statement(statement).all(conn).await,
         Columns::Only(_) | Columns::After(..) => {
-            let layout = M::layout(columns);
+            let layout = M::row_layout(columns);
             conn.query_all_raw(statement)
                 .await?
                 .iter()

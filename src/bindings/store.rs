@@ -162,8 +162,8 @@ pub async fn of_flows_with_stages(
         )
     })?;
     let (binding, stage) = (
-        FlowStageBinding::layout(binding),
-        CaptchaStage::layout(stage),
+        FlowStageBinding::row_layout(binding),
+        CaptchaStage::row_layout(stage),
     );
     Ok(conn
         .query_all_raw(statement)

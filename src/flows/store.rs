@@ -3,12 +3,13 @@
 //! change names (`FlowChanges::columns`). Writes take the caller's transaction.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
 
 use entity::{flow, flow_stage_binding, stage};
 use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, JoinType, QueryFilter,
-    QueryOrder, QuerySelect, RelationTrait, Select,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, JoinType, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, RelationTrait, Select,
 };
 use uuid::Uuid;
 
@@ -17,7 +18,7 @@ use super::{
 };
 use crate::db::{KeyedRead, keyed_statement, set_columns, update_columns};
 use crate::error::ServiceError;
-use crate::object::{Choice, Columns};
+use crate::object::{Choice, Columns, StoredObject};
 use crate::pagination::{Filters, ListQuery, Page, PageRequest, exact_filter, nothing, ordering};
 
 /// Bindings made through `flow_set` take authentik's defaults.
@@ -297,45 +298,54 @@ fn stage_bindings_select() -> Select<flow_stage_binding::Entity> {
         .order_by_asc(flow_stage_binding::Column::Order)
 }
 
-/// Selects every flow column under its own name, for `Flow::from_query_result`: none of the
-/// three binding columns selected beside them shares a name with a flow column, and unprefixed
-/// names are looked up as they are (a prefix costs a formatted string per column and row).
+/// The flow columns a stage's bindings bring back, in `Flow::STORED_COLUMNS` order, after the
+/// binding's `stage`, `fsb_uuid` and `order`: every value is read by its position (a read by
+/// name looks the name up per value and row, on every REST page of stages).
+static FLOW_COLUMNS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    Flow::STORED_COLUMNS
+        .iter()
+        .map(|(_, column)| *column)
+        .collect()
+});
+const BINDING_COLUMNS: usize = 3;
+
 fn with_flow_columns(
     mut select: Select<flow_stage_binding::Entity>,
-) -> Select<flow_stage_binding::Entity> {
-    use sea_orm::Iterable;
-    for column in flow::Column::iter() {
-        select = select.column(column);
+) -> Result<Select<flow_stage_binding::Entity>, ServiceError> {
+    for name in FLOW_COLUMNS.iter() {
+        select = select.column(crate::db::column_named::<flow::Column>(name)?);
     }
-    select
+    Ok(select)
 }
 
-/// A stage's binding with its flow, read by column name.
+/// A stage's binding with its flow.
 struct StageBindingRow {
     stage: Uuid,
     binding: Binding,
 }
 
-impl sea_orm::FromQueryResult for StageBindingRow {
-    fn from_query_result(row: &sea_orm::QueryResult, pre: &str) -> Result<Self, DbErr> {
-        let mut flow = Flow::from_query_result(row, pre)?;
-        flow.derive_fields();
-        Ok(StageBindingRow {
-            stage: row.try_get(pre, "stage")?,
-            binding: Binding {
-                id: row.try_get(pre, "fsb_uuid")?,
-                order: row.try_get(pre, "order")?,
-                flow,
-            },
-        })
-    }
-}
-
+/// The rows of `statement` (`stage_bindings_select` with `with_flow_columns`), by position.
 async fn read_stage_bindings(
     conn: &impl ConnectionTrait,
-    select: Select<flow_stage_binding::Entity>,
+    statement: sea_orm::Statement,
 ) -> Result<Vec<StageBindingRow>, DbErr> {
-    with_flow_columns(select).into_model().all(conn).await
+    let layout = Flow::row_layout(Columns::After(BINDING_COLUMNS, &FLOW_COLUMNS));
+    conn.query_all_raw(statement)
+        .await?
+        .iter()
+        .map(|row| {
+            let mut flow = Flow::from_layout(row, "", &layout)?;
+            flow.derive_fields();
+            Ok(StageBindingRow {
+                stage: row.try_get_by_index(0)?,
+                binding: Binding {
+                    id: row.try_get_by_index(1)?,
+                    order: row.try_get_by_index(2)?,
+                    flow,
+                },
+            })
+        })
+        .collect()
 }
 
 /// The bindings of each stage, with their flows, in one query; each list ordered by flow slug,
@@ -343,7 +353,7 @@ async fn read_stage_bindings(
 pub async fn bindings_of_stages(
     conn: &impl ConnectionTrait,
     stage_ids: &[Uuid],
-) -> Result<HashMap<Uuid, Vec<Binding>>, DbErr> {
+) -> Result<HashMap<Uuid, Vec<Binding>>, ServiceError> {
     let mut by_stage: HashMap<Uuid, Vec<Binding>> = HashMap::new();
     if stage_ids.is_empty() {
         return Ok(by_stage);
@@ -354,14 +364,12 @@ pub async fn bindings_of_stages(
         keys: stage_ids.iter().map(|&id| id.into()).collect(),
     };
     let statement = keyed_statement(conn.get_database_backend(), read, || {
-        Ok::<_, DbErr>(with_flow_columns(stage_bindings_select().filter(
-            flow_stage_binding::Column::Stage.is_in(stage_ids.iter().copied()),
-        )))
+        with_flow_columns(
+            stage_bindings_select()
+                .filter(flow_stage_binding::Column::Stage.is_in(stage_ids.iter().copied())),
+        )
     })?;
-    for row in StageBindingRow::find_by_statement(statement)
-        .all(conn)
-        .await?
-    {
+    for row in read_stage_bindings(conn, statement).await? {
         by_stage.entry(row.stage).or_default().push(row.binding);
     }
     Ok(by_stage)
@@ -372,11 +380,12 @@ pub async fn bindings_of_stages(
 pub async fn bindings_of_stage_for_update(
     conn: &impl ConnectionTrait,
     stage_id: Uuid,
-) -> Result<Vec<Binding>, DbErr> {
-    let select = stage_bindings_select()
+) -> Result<Vec<Binding>, ServiceError> {
+    let select = with_flow_columns(stage_bindings_select())?
         .filter(flow_stage_binding::Column::Stage.eq(stage_id))
         .lock_exclusive();
-    Ok(read_stage_bindings(conn, select)
+    let statement = QueryTrait::build(&select, conn.get_database_backend());
+    Ok(read_stage_bindings(conn, statement)
         .await?
         .into_iter()
         .map(|row| row.binding)

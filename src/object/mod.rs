@@ -247,19 +247,19 @@ pub trait StoredObject: Sized {
 
     /// Where a row holding `columns` holds each stored column, in `STORED_COLUMNS` order: worked
     /// out once per read rather than once per field and row.
-    fn layout(columns: Columns<'_>) -> Vec<ColumnAt> {
+    fn row_layout(columns: Columns<'_>) -> Vec<ColumnAt> {
         Self::STORED_COLUMNS
             .iter()
             .map(|(_, column)| columns.find(column))
             .collect()
     }
 
-    /// The object from a row laid out as `layout` (from [`StoredObject::layout`]) says.
+    /// The object from a row laid out as `layout` (from [`StoredObject::row_layout`]) says.
     fn from_layout(row: &QueryResult, pre: &str, layout: &[ColumnAt]) -> Result<Self, DbErr>;
 
     /// The object from a row holding `columns` (one row; a read of many takes the layout once).
     fn from_columns(row: &QueryResult, pre: &str, columns: Columns<'_>) -> Result<Self, DbErr> {
-        Self::from_layout(row, pre, &Self::layout(columns))
+        Self::from_layout(row, pre, &Self::row_layout(columns))
     }
 
     /// The columns a GraphQL document can show, given whether it names a field (by name, on any
