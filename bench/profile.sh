@@ -8,6 +8,12 @@
 #       the same for the flows part's scenarios (flows, bindings, gql-flows) and the executor's
 #       (exec-plan, exec-solve): one database seeded with BENCH_FLOWS flows (run.sh's data),
 #       read by the service, then by the baseline; the executor through a loopback siteverify.
+#   bench/profile.sh callgrind SCENARIO [sqlite|postgres] [SECONDS]
+#       instructions per request (valgrind's callgrind: a count, not a time, so it repeats on a
+#       busy machine) of the service (PROFILE_SERVER=baseline: of the baseline) under one
+#       connection of SCENARIO for SECONDS (default 20); prints the count and the functions of
+#       this project by inclusive cost, and keeps callgrind.out in PROFILE_KEEP (default
+#       bench/out) for callgrind_annotate. Not the executor's scenarios.
 #   bench/profile.sh perf SCENARIO [CONNECTIONS] [SECONDS] [sqlite|postgres]
 #       perf (cpu-clock sampling) of the service process under load (PROFILE_SERVER=baseline:
 #       of the baseline; SERVICE_PG_PARAMS=sslmode=disable: without TLS to PostgreSQL); prints
@@ -63,6 +69,9 @@ fresh_database() {
     fi
 }
 
+# What a server is started under (callgrind sets it): nothing by default.
+launcher=
+
 # start KIND URL NAME: sets server_pid and server_url.
 start() {
     local kind=$1 url=$2 name=$3
@@ -70,11 +79,11 @@ start() {
         LISTEN_ADDR=127.0.0.1:0 "$siteverify_bin" >"$work/$name.out" 2>"$work/$name.err" &
     elif [ "$kind" = service ]; then
         DATABASE_URL=$url LISTEN_ADDR=127.0.0.1:0 BOOTSTRAP_TOKEN=$BENCH_TOKEN \
-            "$service_bin" serve >"$work/$name.out" 2>"$work/$name.err" &
+            $launcher "$service_bin" serve >"$work/$name.out" 2>"$work/$name.err" &
     else
         DATABASE_URL=$url "$service_bin" migrate >/dev/null 2>&1
         DATABASE_URL=$url LISTEN_ADDR=127.0.0.1:0 BOOTSTRAP_TOKEN=$BENCH_TOKEN \
-            "$baseline_bin" >"$work/$name.out" 2>"$work/$name.err" &
+            $launcher "$baseline_bin" >"$work/$name.out" 2>"$work/$name.err" &
     fi
     server_pid=$!
     pids+=("$server_pid")
@@ -278,9 +287,52 @@ perf_profile() {
     head -n "${PROFILE_TOP:-40}" "$work/symbols.txt" | cut -c1-200
 }
 
+callgrind_profile() {
+    local scenario=${1:?scenario} backend=${2:-sqlite} seconds=${3:-20}
+    command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 1; }
+    local kind=${PROFILE_SERVER:-service} keep=${PROFILE_KEEP:-$root/bench/out}
+    [[ $scenario == exec-* ]] && { echo "callgrind: not for the executor's scenarios" >&2; exit 2; }
+    fresh_database "$backend" cg
+    local server_db=$db_url
+    if [ "$backend" = postgres ]; then server_db="$db_url?${SERVICE_PG_PARAMS:-sslmode=disable}"; fi
+    # The data is stored by a service instance (the baseline cannot seed), which then leaves.
+    start service "$server_db" seeder
+    local seeder_pid=$server_pid
+    case $scenario in
+        flows | bindings | gql-flows) "$loadgen" seed-flows --url "$server_url" --count "$flows" ;;
+        *) "$loadgen" seed --url "$server_url" --count 300 ;;
+    esac
+    kill -TERM "$seeder_pid"; wait "$seeder_pid" 2>/dev/null || true
+    launcher="valgrind --tool=callgrind --callgrind-out-file=$work/callgrind.out"
+    start "$kind" "$server_db" measured
+    launcher=
+    local measured_pid=$server_pid
+    "$loadgen" run --url "$server_url" --scenario "$scenario" --connections 1 \
+        --seconds "$seconds" --warmup 1 >"$work/load.txt"
+    kill -TERM "$measured_pid"; wait "$measured_pid" 2>/dev/null || true
+    # Every request the server answered, the warm-up's too (the sixth column).
+    local requests total
+    requests=$(cut -f6 "$work/load.txt")
+    total=$(callgrind_annotate "$work/callgrind.out" 2>/dev/null |
+        awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
+    echo "$kind, $scenario on $backend: $requests requests, $total instructions in all, \
+$((total / requests)) per request (start-up and shutdown included)"
+    echo
+    echo "Functions of this project by inclusive instructions per request:"
+    callgrind_annotate --inclusive=yes "$work/callgrind.out" 2>/dev/null |
+        awk -v n="$requests" '$2 ~ /%\)/ && /(stages_api|baseline)::/ {
+            x = $1; gsub(",", "", x); $1 = ""; $2 = ""; printf "%10d %s\n", x / n, $0 }' |
+        grep -v "'2" | head -n "${PROFILE_TOP:-40}" | cut -c1-200
+    mkdir -p "$keep"
+    cp "$work/callgrind.out" "$keep/callgrind.$kind.$scenario.$backend.out"
+    echo
+    echo "kept: $keep/callgrind.$kind.$scenario.$backend.out (callgrind_annotate --inclusive=yes FILE)"
+}
+
 case ${1:-} in
     sql) sql_profile ;;
+    callgrind) shift; callgrind_profile "$@" ;;
     sql-flows) sql_flows_profile ;;
     perf) shift; perf_profile "$@" ;;
-    *) echo "usage: bench/profile.sh sql | sql-flows | perf SCENARIO [CONNECTIONS] [SECONDS] [BACKEND]" >&2; exit 2 ;;
+    *) echo "usage: bench/profile.sh sql | sql-flows | callgrind SCENARIO [BACKEND] [SECONDS] | perf SCENARIO [CONNECTIONS] [SECONDS] [BACKEND]" >&2; exit 2 ;;
 esac
