@@ -320,7 +320,7 @@ fn backend_code(backend: DatabaseBackend) -> u8 {
 /// The statement of a keyed read, from its text kept by shape, or built by `build` and kept.
 ///
 /// Building a select with sea-query and rendering it cost a stage retrieve about a quarter of
-/// its instructions (callgrind, BENCHMARKS.md "Profile"), more than reading the rows. The reads
+/// its instructions (callgrind, BENCHMARKS.md "Latest run"), more than reading the rows. The reads
 /// on every request's path have fixed shapes whose only parameters are the keys they look up, so
 /// each shape's text is rendered once per backend and number of keys, and each read binds its
 /// keys to it. A text is kept only when rendering it bound exactly `keys`, in order: a builder
