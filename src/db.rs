@@ -305,8 +305,40 @@ type TextKey = (&'static str, Option<Vec<&'static str>>, u8, usize);
 /// for each read instead.
 const MAX_KEPT_TEXTS: usize = 1024;
 
-static KEPT_TEXTS: std::sync::LazyLock<std::sync::RwLock<HashMap<TextKey, Arc<str>>>> =
-    std::sync::LazyLock::new(Default::default);
+/// Rendered texts by key, at most `capacity` of them: the first ones stay, later ones are not
+/// kept (a client cannot grow it, only make its own reads render again).
+struct KeptTexts {
+    texts: std::sync::RwLock<HashMap<TextKey, Arc<str>>>,
+    capacity: usize,
+}
+
+impl KeptTexts {
+    fn new(capacity: usize) -> Self {
+        KeptTexts {
+            texts: Default::default(),
+            capacity,
+        }
+    }
+
+    fn get(&self, key: &TextKey) -> Option<Arc<str>> {
+        self.texts.read().expect("kept texts").get(key).cloned()
+    }
+
+    fn keep(&self, key: TextKey, text: &str) {
+        let mut texts = self.texts.write().expect("kept texts");
+        if texts.len() < self.capacity {
+            texts.insert(key, text.into());
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.texts.read().expect("kept texts").len()
+    }
+}
+
+static KEPT_TEXTS: std::sync::LazyLock<KeptTexts> =
+    std::sync::LazyLock::new(|| KeptTexts::new(MAX_KEPT_TEXTS));
 
 fn backend_code(backend: DatabaseBackend) -> u8 {
     match backend {
@@ -338,12 +370,7 @@ where
         Columns::Only(names) | Columns::After(_, names) => Some(names.to_vec()),
     };
     let key: TextKey = (read.shape, columns, backend_code(backend), read.keys.len());
-    let kept = KEPT_TEXTS
-        .read()
-        .expect("kept statement texts")
-        .get(&key)
-        .cloned();
-    if let Some(text) = kept {
+    if let Some(text) = KEPT_TEXTS.get(&key) {
         return Ok(Statement::from_sql_and_values(backend, &*text, read.keys));
     }
     let statement = build()?.build(backend);
@@ -352,10 +379,7 @@ where
         .as_ref()
         .is_some_and(|values| values.0 == read.keys);
     if binds_only_keys {
-        let mut texts = KEPT_TEXTS.write().expect("kept statement texts");
-        if texts.len() < MAX_KEPT_TEXTS {
-            texts.insert(key, statement.sql.as_str().into());
-        }
+        KEPT_TEXTS.keep(key, &statement.sql);
     }
     Ok(statement)
 }
@@ -435,6 +459,21 @@ mod tests {
         let third = by_ids("test: flows by id", &[a, b, c], &builds, None);
         assert_eq!(builds.get(), 2);
         assert_ne!(third.sql, first.sql);
+    }
+
+    #[test]
+    fn kept_texts_stop_growing_at_their_capacity() {
+        let kept = KeptTexts::new(2);
+        let key = |n: usize| -> TextKey { ("test", None, 0, n) };
+        for n in 0..100 {
+            kept.keep(key(n), "SELECT 1");
+        }
+        assert_eq!(kept.len(), 2);
+        assert!(kept.get(&key(0)).is_some() && kept.get(&key(1)).is_some());
+        assert!(
+            kept.get(&key(2)).is_none(),
+            "past the capacity, nothing is kept"
+        );
     }
 
     #[test]

@@ -541,6 +541,7 @@ fn from_query_result(name: &Ident, graphql: bool, fields: &[FieldDef]) -> Tokens
         }
     });
     let stored_count = fields.iter().filter(stored).count();
+    let column_names = fields.iter().filter(stored).map(FieldDef::column);
     let derived = fields
         .iter()
         .filter(|f| graphql && f.in_output() && f.computed && !f.graphql_skip)
@@ -559,6 +560,7 @@ fn from_query_result(name: &Ident, graphql: bool, fields: &[FieldDef]) -> Tokens
         impl crate::object::StoredObject for #name {
             const STORED_COLUMNS: &'static [(::core::option::Option<&'static str>, &'static str)] =
                 &[#(#stored_columns,)*];
+            const COLUMN_NAMES: &'static [&'static str] = &[#(#column_names,)*];
             const DERIVED_FIELDS: &'static [&'static str] = &[#(#derived,)*];
             const KEY: (&'static str, &'static str) = (#key_name, #key_column);
 

@@ -125,17 +125,18 @@ pub async fn authenticate(
     use api_token::Column as T;
     // Only what a request needs, decoded by position, from a text kept by shape: this runs on
     // every request.
+    let hash = hash_token(credential);
     let read = KeyedRead {
         shape: "token by hash",
         columns: Columns::All,
-        keys: vec![hash_token(credential).into()],
+        keys: vec![hash.clone().into()],
     };
     let statement = keyed_statement(conn.get_database_backend(), read, || {
         Ok::<_, DbErr>(
             api_token::Entity::find()
                 .select_only()
                 .columns([T::Permissions, T::Superuser, T::Expires, T::Revoked])
-                .filter(T::TokenHash.eq(hash_token(credential))),
+                .filter(T::TokenHash.eq(hash)),
         )
     })?;
     let row = conn

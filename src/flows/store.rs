@@ -3,7 +3,6 @@
 //! change names (`FlowChanges::columns`). Writes take the caller's transaction.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::LazyLock;
 
 use entity::{flow, flow_stage_binding, stage};
 use sea_orm::sea_query::{Expr, SimpleExpr};
@@ -298,21 +297,15 @@ fn stage_bindings_select() -> Select<flow_stage_binding::Entity> {
         .order_by_asc(flow_stage_binding::Column::Order)
 }
 
-/// The flow columns a stage's bindings bring back, in `Flow::STORED_COLUMNS` order, after the
-/// binding's `stage`, `fsb_uuid` and `order`: every value is read by its position (a read by
-/// name looks the name up per value and row, on every REST page of stages).
-static FLOW_COLUMNS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
-    Flow::STORED_COLUMNS
-        .iter()
-        .map(|(_, column)| *column)
-        .collect()
-});
+/// A stage's bindings bring back the binding's `stage`, `fsb_uuid` and `order`, then the flow's
+/// columns (`Flow::COLUMN_NAMES`): every value is read by its position (a read by name looks the
+/// name up per value and row, on every REST page of stages).
 const BINDING_COLUMNS: usize = 3;
 
 fn with_flow_columns(
     mut select: Select<flow_stage_binding::Entity>,
 ) -> Result<Select<flow_stage_binding::Entity>, ServiceError> {
-    for name in FLOW_COLUMNS.iter() {
+    for name in Flow::COLUMN_NAMES {
         select = select.column(crate::db::column_named::<flow::Column>(name)?);
     }
     Ok(select)
@@ -329,7 +322,7 @@ async fn read_stage_bindings(
     conn: &impl ConnectionTrait,
     statement: sea_orm::Statement,
 ) -> Result<Vec<StageBindingRow>, DbErr> {
-    let layout = Flow::row_layout(Columns::After(BINDING_COLUMNS, &FLOW_COLUMNS));
+    let layout = Flow::row_layout(Columns::After(BINDING_COLUMNS, Flow::COLUMN_NAMES));
     conn.query_all_raw(statement)
         .await?
         .iter()

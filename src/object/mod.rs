@@ -240,6 +240,8 @@ pub trait StoredObject: Sized {
     /// Each stored field's column, with its GraphQL name, or `None` when every read needs it
     /// (the key, and the references GraphQL's relations follow).
     const STORED_COLUMNS: &'static [(Option<&'static str>, &'static str)];
+    /// The columns of `STORED_COLUMNS`, alone and in the same order.
+    const COLUMN_NAMES: &'static [&'static str];
     /// GraphQL fields computed from other columns on the way out.
     const DERIVED_FIELDS: &'static [&'static str];
     /// The key's GraphQL name and column (empty for an object without a stored key).
@@ -248,9 +250,9 @@ pub trait StoredObject: Sized {
     /// Where a row holding `columns` holds each stored column, in `STORED_COLUMNS` order: worked
     /// out once per read rather than once per field and row.
     fn row_layout(columns: Columns<'_>) -> Vec<ColumnAt> {
-        Self::STORED_COLUMNS
+        Self::COLUMN_NAMES
             .iter()
-            .map(|(_, column)| columns.find(column))
+            .map(|column| columns.find(column))
             .collect()
     }
 

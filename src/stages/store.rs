@@ -70,9 +70,7 @@ fn shown_columns(
 ) -> Result<Select<captcha_stage::Entity>, ServiceError> {
     with_columns(
         select.select_only(),
-        CaptchaStage::STORED_COLUMNS
-            .iter()
-            .map(|(_, column)| *column),
+        CaptchaStage::COLUMN_NAMES.iter().copied(),
     )
 }
 
