@@ -79,7 +79,7 @@ pub async fn connect(url: &str) -> Result<Db, DbErr> {
 pub async fn connect_with(url: &str, pool: PoolOptions) -> Result<Db, DbErr> {
     let timeout = pool.acquire_timeout;
     if url.starts_with("sqlite:") {
-        let writer = Database::connect(options(url, 1, timeout)).await?;
+        let writer = connect_sqlite(options(url, 1, timeout)).await?;
         // An in-memory database exists once per connection: readers must share the writer's.
         if url.contains(":memory:") || url.contains("mode=memory") {
             return Ok(Db {
@@ -88,7 +88,7 @@ pub async fn connect_with(url: &str, pool: PoolOptions) -> Result<Db, DbErr> {
             });
         }
         let reader =
-            Database::connect(options(url, pool.size.clamp(1, SQLITE_READERS), timeout)).await?;
+            connect_sqlite(options(url, pool.size.clamp(1, SQLITE_READERS), timeout)).await?;
         Ok(Db { reader, writer })
     } else {
         let pool = Database::connect(options(url, pool.size.max(1), timeout)).await?;
@@ -96,6 +96,33 @@ pub async fn connect_with(url: &str, pool: PoolOptions) -> Result<Db, DbErr> {
             reader: pool.clone(),
             writer: pool,
         })
+    }
+}
+
+/// Opens an SQLite pool, again while the file is busy. Switching a new file to WAL takes an
+/// exclusive lock without calling the busy handler, so instances that open one new file at the
+/// same moment (two services starting on an empty database) would otherwise see "database is
+/// locked" at start. Once the file is in WAL mode, opening it takes no such lock.
+async fn connect_sqlite(options: ConnectOptions) -> Result<DatabaseConnection, DbErr> {
+    let deadline = tokio::time::Instant::now() + SQLITE_BUSY_TIMEOUT;
+    loop {
+        match Database::connect(options.clone()).await {
+            Err(err) if is_sqlite_busy(&err) && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            connected => return connected,
+        }
+    }
+}
+
+fn is_sqlite_busy(err: &DbErr) -> bool {
+    match sqlx_error(err) {
+        Some(sea_orm::sqlx::Error::Database(db)) => {
+            db.try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
+                .is_some()
+                && sqlite_code_is_busy(&db.code().unwrap_or_default())
+        }
+        _ => false,
     }
 }
 

@@ -405,6 +405,20 @@ async fn migrations_from_empty_and_again() {
     }
 }
 
+/// Instances that open one new SQLite file at the same moment all connect: switching a new file
+/// to WAL takes its lock without waiting for it, so one of them used to fail with "database is
+/// locked" (seen once in CI on `migrations_from_empty_and_again`).
+#[tokio::test]
+async fn instances_opening_a_new_sqlite_file_together_all_connect() {
+    for _ in 0..100 {
+        let (url, _dir) = fresh_database(Backend::Sqlite).await;
+        let opened = join_all((0..6).map(|_| stages_api::db::connect(&url))).await;
+        for db in opened {
+            db.expect("every instance connects to a new SQLite file");
+        }
+    }
+}
+
 /// Two app instances on one database, many creates with one name (or one flow slug) at once:
 /// exactly one succeeds, every other gets the 400 field error, none a 500.
 #[tokio::test]
