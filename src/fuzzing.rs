@@ -132,8 +132,11 @@ pub fn list_query(query: &str) -> Result<PageRequest, ServiceError> {
 }
 
 /// A GraphQL request body: read as `POST /graphql` reads it, and its document checked against
-/// the document limits (size, nesting, fields, aliases, root fields).
+/// the document limits (size, nesting, fields, aliases, root fields), and what it decides about
+/// its execution worked out (the columns its reads show, whether the plain path may answer it).
 pub fn graphql_request(body: &[u8]) -> Result<(), String> {
     let mut request = crate::graphql::parse_request(body)?;
-    crate::graphql::ParsedQueries::default().prepare(&mut request)
+    crate::graphql::ParsedQueries::default()
+        .prepare(&mut request)
+        .map(drop)
 }

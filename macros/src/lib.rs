@@ -596,7 +596,7 @@ fn plain_object(name: &Ident, graphql: &LitStr, fields: &[FieldDef]) -> Tokens {
         .map(|f| {
             let ident = &f.ident;
             let graphql_name = f.graphql_name();
-            quote!(#graphql_name => crate::object::plain::PlainValue::plain_value(&self.#ident, ctx, field))
+            quote!(#graphql_name => crate::object::plain::PlainValue::plain_value(&self.#ident, ctx, field, out))
         });
     quote! {
         impl crate::object::plain::PlainObject for #name {
@@ -607,11 +607,12 @@ fn plain_object(name: &Ident, graphql: &LitStr, fields: &[FieldDef]) -> Tokens {
                 name: &str,
                 ctx: &::async_graphql::ContextSelectionSet<'_>,
                 field: &::async_graphql::Positioned<::async_graphql::parser::types::Field>,
-            ) -> ::core::option::Option<::async_graphql::Value> {
+                out: &mut crate::object::plain::Json,
+            ) -> ::core::option::Option<()> {
                 match name {
-                    "__typename" => ::core::option::Option::Some(::async_graphql::Value::String(#graphql.into())),
+                    "__typename" => crate::object::plain::PlainValue::plain_value(&#graphql, ctx, field, out),
                     #(#arms,)*
-                    _ => crate::object::plain::PlainRelations::plain_relation(self, name, ctx, field),
+                    _ => crate::object::plain::PlainRelations::plain_relation(self, name, ctx, field, out),
                 }
             }
         }
@@ -621,8 +622,9 @@ fn plain_object(name: &Ident, graphql: &LitStr, fields: &[FieldDef]) -> Tokens {
                 items: &[Self],
                 ctx: &::async_graphql::ContextSelectionSet<'_>,
                 field: &::async_graphql::Positioned<::async_graphql::parser::types::Field>,
-            ) -> ::core::option::Option<::async_graphql::Value> {
-                crate::object::plain::plain_objects(items, ctx, field)
+                out: &mut crate::object::plain::Json,
+            ) -> ::core::option::Option<()> {
+                crate::object::plain::plain_objects(items, ctx, field, out)
             }
         }
     }

@@ -8,11 +8,13 @@
 
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroUsize;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{Name, Positioned};
 use lru::LruCache;
+
+use super::loaders::Shown;
 
 use crate::limits::{
     MAX_GRAPHQL_ALIASES, MAX_GRAPHQL_FIELDS, MAX_GRAPHQL_NESTING, MAX_GRAPHQL_QUERY_BYTES,
@@ -24,7 +26,30 @@ const CAPACITY: NonZeroUsize = NonZeroUsize::new(256).expect("non-zero");
 /// Longer queries are parsed every time rather than held in memory.
 const MAX_CACHED_QUERY_BYTES: usize = 16 * 1024;
 
-pub struct ParsedQueries(Mutex<LruCache<String, ExecutableDocument>>);
+/// What a request's document decides about its execution, worked out once per document.
+pub struct DocumentFacts {
+    /// The columns the reads for it bring back.
+    pub shown: Arc<Shown>,
+    /// Whether the plain path may answer it (no selection set repeats a response key).
+    pub plain_answers: bool,
+}
+
+impl DocumentFacts {
+    fn of(document: Option<&ExecutableDocument>) -> Self {
+        DocumentFacts {
+            shown: Arc::new(Shown::by(document)),
+            plain_answers: document.is_some_and(|document| !repeats_a_response_key(document)),
+        }
+    }
+}
+
+struct Prepared {
+    document: ExecutableDocument,
+    shown: Arc<Shown>,
+    plain_answers: bool,
+}
+
+pub struct ParsedQueries(Mutex<LruCache<String, Prepared>>);
 
 impl Default for ParsedQueries {
     fn default() -> Self {
@@ -33,34 +58,43 @@ impl Default for ParsedQueries {
 }
 
 impl ParsedQueries {
-    /// Gives `request` its parsed document, from the cache or parsed and checked now, or the
-    /// reason it is refused. A query that does not parse is left alone: executing it reports the
-    /// syntax error as usual.
-    pub fn prepare(&self, request: &mut async_graphql::Request) -> Result<(), String> {
+    /// Gives `request` its parsed document, from the cache or parsed and checked now, and says
+    /// what the document decides; or the reason it is refused. A query that does not parse is
+    /// left alone: executing it reports the syntax error as usual.
+    pub fn prepare(&self, request: &mut async_graphql::Request) -> Result<DocumentFacts, String> {
         let cached = (request.query.len() <= MAX_CACHED_QUERY_BYTES)
             .then(|| {
-                self.0
-                    .lock()
-                    .expect("query cache")
-                    .get(&request.query)
-                    .cloned()
+                let mut cache = self.0.lock().expect("query cache");
+                let prepared = cache.get(&request.query)?;
+                Some((
+                    prepared.document.clone(),
+                    DocumentFacts {
+                        shown: prepared.shown.clone(),
+                        plain_answers: prepared.plain_answers,
+                    },
+                ))
             })
             .flatten();
-        if let Some(document) = cached {
+        if let Some((document, facts)) = cached {
             request.set_parsed_query(document);
-            return Ok(());
+            return Ok(facts);
         }
         check_text(&request.query)?;
         let query = request.query.clone();
         let Ok(document) = request.parsed_query() else {
-            return Ok(());
+            return Ok(DocumentFacts::of(None));
         };
         check_shape(document)?;
+        let facts = DocumentFacts::of(Some(document));
         if query.len() <= MAX_CACHED_QUERY_BYTES {
-            let document = document.clone();
-            self.0.lock().expect("query cache").put(query, document);
+            let prepared = Prepared {
+                document: document.clone(),
+                shown: facts.shown.clone(),
+                plain_answers: facts.plain_answers,
+            };
+            self.0.lock().expect("query cache").put(query, prepared);
         }
-        Ok(())
+        Ok(facts)
     }
 }
 
@@ -184,6 +218,75 @@ pub fn field_names(document: &ExecutableDocument) -> HashSet<&str> {
     names
 }
 
+/// Whether some selection set of the document gives two fields one response key, counting the
+/// fields its fragments add. async-graphql answers such fields one by one and merges the answers;
+/// the plain path's JSON text cannot be merged, so such a document is answered without it
+/// (`object::plain`). Fragment cycles (refused by validation later) are not followed twice.
+pub fn repeats_a_response_key(document: &ExecutableDocument) -> bool {
+    /// The response keys of one selection set, fragments expanded; `false` at the first repeat.
+    fn keys_unique<'a>(
+        document: &'a ExecutableDocument,
+        set: &'a Positioned<SelectionSet>,
+        keys: &mut HashSet<&'a str>,
+        spreading: &mut Vec<&'a Name>,
+    ) -> bool {
+        set.node
+            .items
+            .iter()
+            .all(|selection| match &selection.node {
+                Selection::Field(field) => keys.insert(field.node.response_key().node.as_str()),
+                Selection::InlineFragment(fragment) => {
+                    keys_unique(document, &fragment.node.selection_set, keys, spreading)
+                }
+                Selection::FragmentSpread(spread) => {
+                    let name = &spread.node.fragment_name.node;
+                    let Some(fragment) = document.fragments.get(name) else {
+                        return true;
+                    };
+                    if spreading.contains(&name) {
+                        return true;
+                    }
+                    spreading.push(name);
+                    let unique =
+                        keys_unique(document, &fragment.node.selection_set, keys, spreading);
+                    spreading.pop();
+                    unique
+                }
+            })
+    }
+    /// Every selection set at or below `set`, the set of fragment `defining` when it is one
+    /// (fragments' own sets are visited as definitions).
+    fn all_unique<'a>(
+        document: &'a ExecutableDocument,
+        set: &'a Positioned<SelectionSet>,
+        defining: Option<&'a Name>,
+    ) -> bool {
+        let mut spreading = Vec::from_iter(defining);
+        keys_unique(document, set, &mut HashSet::new(), &mut spreading)
+            && set
+                .node
+                .items
+                .iter()
+                .all(|selection| match &selection.node {
+                    Selection::Field(field) => {
+                        all_unique(document, &field.node.selection_set, None)
+                    }
+                    Selection::InlineFragment(fragment) => {
+                        all_unique(document, &fragment.node.selection_set, defining)
+                    }
+                    Selection::FragmentSpread(_) => true,
+                })
+    }
+    !(document
+        .operations
+        .iter()
+        .all(|(_, operation)| all_unique(document, &operation.node.selection_set, None))
+        && document
+            .fragments
+            .iter()
+            .all(|(name, fragment)| all_unique(document, &fragment.node.selection_set, Some(name))))
+}
+
 fn root_field_count<'a>(shape: &mut Shape<'a>, set: &'a Positioned<SelectionSet>) -> usize {
     let mut count = 0usize;
     for selection in &set.node.items {
@@ -242,6 +345,39 @@ mod tests {
         ));
         assert!(selects(
             "{ flows { results { stages { ...S } } } } fragment S on Stage { flowSet { id } }"
+        ));
+    }
+
+    #[test]
+    fn repeated_response_keys_are_found_in_every_selection_set() {
+        let repeats = |query: &str| {
+            repeats_a_response_key(&async_graphql::parser::parse_query(query).expect("parses"))
+        };
+        assert!(!repeats(
+            "{ flows { results { slug name stages { name } stageBindings { order } } } }"
+        ));
+        assert!(!repeats(
+            "{ a: flows { results { slug } } b: flows { results { slug } } }"
+        ));
+        assert!(repeats(
+            "{ flows { results { slug } } flows { pagination { count } } }"
+        ));
+        assert!(repeats(
+            "{ flows { results { slug stages { name name } } } }"
+        ));
+        assert!(repeats("{ flows { results { slug a: name a: title } } }"));
+        assert!(repeats(
+            "{ flows { results { slug ... on Flow { slug } } } }"
+        ));
+        assert!(repeats(
+            "{ flows { results { ...F ...G } } } fragment F on Flow { slug } fragment G on Flow { slug }"
+        ));
+        assert!(repeats(
+            "{ flows { results { slug } } } fragment F on Flow { stages { name } stages { id } }"
+        ));
+        // A fragment cycle (refused by validation) is not followed forever.
+        assert!(!repeats(
+            "{ flows { results { ...F } } } fragment F on Flow { slug ...G } fragment G on Flow { name ...F }"
         ));
     }
 

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::error::code;
-use super::loaders::{Relations, Shown};
+use super::loaders::Relations;
 use super::schema::RequestContext;
 use crate::app::AppState;
 use async_graphql::parser::types::{DocumentOperations, OperationType, Selection};
@@ -18,6 +18,7 @@ use crate::auth::{self, Principal};
 use crate::error::RETRY_AFTER_SECONDS;
 use crate::error::ServiceError;
 use crate::limits::{MAX_JSON_DEPTH, json_nesting_exceeds};
+use crate::object::plain::PlainAnswers;
 
 /// Errors that GraphQL itself raised (parse, validation, limits) carry no code of ours.
 const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
@@ -174,9 +175,10 @@ pub async fn execute(
         Ok(request) => request,
         Err(message) => return http_error(ServiceError::BadRequest(message)),
     };
-    if let Err(message) = state.parsed_queries.prepare(&mut request) {
-        return refused_document(message);
-    }
+    let facts = match state.parsed_queries.prepare(&mut request) {
+        Ok(facts) => facts,
+        Err(message) => return refused_document(message),
+    };
     // Introspection needs no token: the SDL is public at /graphql/schema.graphql anyway, and
     // GraphiQL (and codegen tools) introspect before anyone has typed a token.
     let principal = if introspection_only(&mut request) {
@@ -188,10 +190,15 @@ pub async fn execute(
             Err(err) => return http_error(err),
         }
     };
-    // Reads for the response bring back only what some field of the document shows.
-    let shown = Shown::by(request.parsed_query().ok());
+    if facts.plain_answers {
+        request = request.data(PlainAnswers);
+    }
     let mut request = request
-        .data(Relations::new(state.db.clone(), principal.clone(), shown))
+        .data(Relations::new(
+            state.db.clone(),
+            principal.clone(),
+            facts.shown,
+        ))
         .data(state.verifier.clone())
         .data(RequestContext {
             db: state.db.clone(),
@@ -230,8 +237,76 @@ pub async fn execute(
     } else {
         StatusCode::OK
     };
-    with_retry_after(status, (status, Json(response)).into_response())
+    let body = response_json(&response);
+    with_retry_after(
+        status,
+        (
+            status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response(),
+    )
 }
+
+/// The response as async-graphql's own serialization writes it (`data`, then `extensions` and
+/// `errors` when there are any), with the plain path's answers, which arrive as JSON text in a
+/// binary value, written in as they are (`object::plain`).
+fn response_json(response: &async_graphql::Response) -> Vec<u8> {
+    fn write_value(out: &mut Vec<u8>, value: &async_graphql::Value) {
+        use async_graphql::Value;
+        match value {
+            Value::Binary(json) => out.extend_from_slice(json),
+            Value::List(items) => {
+                out.push(b'[');
+                for (index, item) in items.iter().enumerate() {
+                    if index > 0 {
+                        out.push(b',');
+                    }
+                    write_value(out, item);
+                }
+                out.push(b']');
+            }
+            Value::Object(members) => {
+                out.push(b'{');
+                for (index, (key, member)) in members.iter().enumerate() {
+                    if index > 0 {
+                        out.push(b',');
+                    }
+                    write_serde(out, key.as_str());
+                    out.push(b':');
+                    write_value(out, member);
+                }
+                out.push(b'}');
+            }
+            scalar => write_serde(out, scalar),
+        }
+    }
+    fn write_serde(out: &mut Vec<u8>, value: &(impl serde::Serialize + ?Sized)) {
+        // Writing into a Vec cannot fail, and a GraphQL response's parts always serialize.
+        let _ = serde_json::to_writer(out, value);
+    }
+    let mut out = Vec::with_capacity(RESPONSE_CAPACITY);
+    out.extend_from_slice(b"{\"data\":");
+    write_value(&mut out, &response.data);
+    if !response.extensions.is_empty() {
+        out.extend_from_slice(b",\"extensions\":");
+        write_serde(&mut out, &response.extensions);
+    }
+    if !response.errors.is_empty() {
+        out.extend_from_slice(b",\"errors\":");
+        write_serde(&mut out, &response.errors);
+    }
+    out.push(b'}');
+    out
+}
+
+/// What a response buffer starts with: a page of 100 flows with their stages is about 20 kB, and
+/// growing to it by doubling from a few bytes copies it several times over.
+const RESPONSE_CAPACITY: usize = 16 * 1024;
 
 /// The SDL, byte-identical to the checked-in `schema.graphql`.
 pub async fn sdl(State(state): State<AppState>) -> Response {
@@ -240,4 +315,69 @@ pub async fn sdl(State(state): State<AppState>) -> Response {
         state.sdl.to_string(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::{Name, ServerError, Value};
+    use indexmap::IndexMap;
+
+    use super::response_json;
+
+    /// Without plain answers in it, a response is written exactly as async-graphql serializes it.
+    #[test]
+    fn responses_are_written_as_async_graphql_serializes_them() {
+        let mut member = IndexMap::new();
+        member.insert(
+            Name::new("text"),
+            Value::String("a \"quoted\" \\ \u{1F600}\n".into()),
+        );
+        member.insert(Name::new("number"), Value::from(0.125));
+        member.insert(Name::new("none"), Value::Null);
+        member.insert(Name::new("kind"), Value::Enum(Name::new("AUTHENTICATION")));
+        member.insert(
+            Name::new("list"),
+            Value::List(vec![
+                Value::Boolean(true),
+                Value::from(-3),
+                Value::List(vec![]),
+            ]),
+        );
+        let mut data = IndexMap::new();
+        data.insert(Name::new("object"), Value::Object(member));
+        data.insert(Name::new("empty"), Value::Object(IndexMap::new()));
+        let mut response = async_graphql::Response::new(Value::Object(data));
+        assert_eq!(
+            response_json(&response),
+            serde_json::to_vec(&response).unwrap()
+        );
+        response
+            .errors
+            .push(ServerError::new("no \"such\" thing", None));
+        response
+            .extensions
+            .insert("cost".to_string(), Value::from(12));
+        let refused = async_graphql::Response::from_errors(response.errors.clone());
+        for response in [response, refused] {
+            assert_eq!(
+                String::from_utf8(response_json(&response)).unwrap(),
+                serde_json::to_string(&response).unwrap()
+            );
+        }
+    }
+
+    /// A plain answer (JSON text in a binary value) is written in as it is.
+    #[test]
+    fn plain_answers_are_written_in_as_they_are() {
+        let mut data = IndexMap::new();
+        data.insert(
+            Name::new("flows"),
+            Value::Binary(br#"[{"slug":"a"},{"slug":"b"}]"#.to_vec().into()),
+        );
+        let response = async_graphql::Response::new(Value::Object(data));
+        assert_eq!(
+            String::from_utf8(response_json(&response)).unwrap(),
+            r#"{"data":{"flows":[{"slug":"a"},{"slug":"b"}]}}"#
+        );
+    }
 }

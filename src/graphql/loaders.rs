@@ -131,14 +131,14 @@ fn columns<'a>(shown: &'a Option<Vec<&'static str>>) -> Columns<'a> {
 pub struct Relations {
     db: Db,
     principal: Principal,
-    shown: Shown,
+    shown: Arc<Shown>,
     state: Mutex<State>,
     /// One load at a time, so that concurrent fields share a batch instead of racing.
     loading: tokio::sync::Mutex<()>,
 }
 
 impl Relations {
-    pub fn new(db: Db, principal: Principal, shown: Shown) -> Self {
+    pub fn new(db: Db, principal: Principal, shown: Arc<Shown>) -> Self {
         Relations {
             db,
             principal,

@@ -149,7 +149,7 @@ impl QueryRoot {
         ordering: Option<String>,
         page: Option<i32>,
         page_size: Option<i32>,
-    ) -> async_graphql::Result<PageObject<Plain<CaptchaStage>>> {
+    ) -> async_graphql::Result<PageObject<CaptchaStage>> {
         let RequestContext { db, principal } = request(ctx);
         let filter = StageFilter {
             name,
@@ -201,7 +201,7 @@ impl QueryRoot {
         ordering: Option<String>,
         page: Option<i32>,
         page_size: Option<i32>,
-    ) -> async_graphql::Result<PageObject<Plain<Flow>>> {
+    ) -> async_graphql::Result<PageObject<Flow>> {
         let RequestContext { db, principal } = request(ctx);
         let filter = FlowFilter {
             flow_uuid: flow_uuid.map(|id| id.to_string()),
@@ -250,7 +250,7 @@ impl QueryRoot {
         ordering: Option<String>,
         page: Option<i32>,
         page_size: Option<i32>,
-    ) -> async_graphql::Result<PageObject<Plain<FlowStageBinding>>> {
+    ) -> async_graphql::Result<PageObject<FlowStageBinding>> {
         let RequestContext { db, principal } = request(ctx);
         let filter = BindingFilter {
             target: target.map(|id| id.to_string()),

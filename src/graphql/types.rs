@@ -6,7 +6,6 @@
 use async_graphql::parser::types::Field;
 use async_graphql::{
     ComplexObject, Context, ContextSelectionSet, Interface, OutputType, Positioned, SimpleObject,
-    Value,
 };
 use std::sync::Arc;
 
@@ -19,7 +18,10 @@ use crate::auth::Permission;
 use crate::bindings::FlowStageBinding;
 use crate::error::ServiceError;
 use crate::flows::Flow;
-use crate::object::plain::{Plain, PlainObject, PlainRelations, plain_child};
+use crate::object::plain::{
+    Json, Plain, PlainList, PlainObject, PlainRelations, in_child_context, plain_child,
+    plain_objects,
+};
 use crate::pagination;
 use crate::stages::{self, CaptchaStage};
 use crate::used_by::UsedBy;
@@ -57,29 +59,22 @@ impl From<pagination::Pagination> for Pagination {
     }
 }
 
-// async-graphql's `concrete(params(...))` takes plain type names.
-type PlainCaptchaStage = Plain<CaptchaStage>;
-type PlainFlow = Plain<Flow>;
-type PlainFlowStageBinding = Plain<FlowStageBinding>;
-
+// The items go through the plain path (`PlainList`).
 /// One page of a list: authentik's pagination block and the page's items.
 #[derive(SimpleObject)]
-#[graphql(concrete(name = "CaptchaStagePage", params(PlainCaptchaStage)))]
-#[graphql(concrete(name = "FlowPage", params(PlainFlow)))]
-#[graphql(concrete(name = "FlowStageBindingPage", params(PlainFlowStageBinding)))]
-pub struct PageObject<T: OutputType> {
+#[graphql(concrete(name = "CaptchaStagePage", params(CaptchaStage)))]
+#[graphql(concrete(name = "FlowPage", params(Flow)))]
+#[graphql(concrete(name = "FlowStageBindingPage", params(FlowStageBinding)))]
+pub struct PageObject<T: PlainObject + OutputType> {
     pub pagination: Pagination,
-    pub results: Vec<T>,
+    pub results: PlainList<T>,
 }
 
-impl<T> From<pagination::Page<T>> for PageObject<Plain<T>>
-where
-    Plain<T>: OutputType,
-{
+impl<T: PlainObject + OutputType> From<pagination::Page<T>> for PageObject<T> {
     fn from(page: pagination::Page<T>) -> Self {
         PageObject {
             pagination: page.pagination.into(),
-            results: page.results.into_iter().map(Plain).collect(),
+            results: page.results.into_iter().collect(),
         }
     }
 }
@@ -180,11 +175,11 @@ impl Flow {
     async fn stage_bindings(
         &self,
         ctx: &Context<'_>,
-    ) -> async_graphql::Result<Vec<Plain<FlowStageBinding>>> {
+    ) -> async_graphql::Result<PlainList<FlowStageBinding>> {
         let relations = relations(ctx);
         let bindings = relations.bindings_of(self.pk).await.gql()?;
         relations.register_bindings(bindings.iter());
-        Ok(bindings.iter().cloned().map(Plain).collect())
+        Ok(bindings.iter().cloned().collect())
     }
 }
 
@@ -197,25 +192,32 @@ impl PlainRelations for Flow {
         name: &str,
         ctx: &ContextSelectionSet<'_>,
         field: &Positioned<Field>,
-    ) -> Option<Value> {
+        out: &mut Json,
+    ) -> Option<()> {
         let relations = ctx.data_opt::<Relations>()?;
         let principal = &ctx.data_opt::<RequestContext>()?.principal;
         match name {
             "stageBindings" if principal.may(Permission::ViewFlowStageBinding) => {
                 let bindings = relations.loaded_bindings(self.pk)?;
-                crate::object::plain::plain_objects(&bindings, ctx, field)
+                plain_objects(bindings.iter(), ctx, field, out)
             }
             "stages" if principal.may(Permission::ViewCaptchaStage) => {
                 let bindings = relations.loaded_bindings(self.pk)?;
-                let field_ctx = ctx.with_field(field);
-                let child = field_ctx.with_selection_set(&field.node.selection_set);
-                let mut stages = Vec::with_capacity(bindings.len());
-                for binding in bindings.iter() {
-                    if let Some(stage) = relations.loaded_stage(binding.stage)? {
-                        stages.push(stage.plain_object(&child)?);
+                in_child_context(ctx, field, |child| {
+                    out.push(b'[');
+                    let mut first = true;
+                    for binding in bindings.iter() {
+                        // A binding whose stage is gone shows no stage, as `stages` resolves it.
+                        if let Some(stage) = relations.loaded_stage(binding.stage)? {
+                            if !std::mem::take(&mut first) {
+                                out.push(b',');
+                            }
+                            stage.plain_object(child, out)?;
+                        }
                     }
-                }
-                Some(Value::List(stages))
+                    out.push(b']');
+                    Some(())
+                })
             }
             _ => None,
         }
@@ -254,11 +256,12 @@ impl PlainRelations for FlowStageBinding {
         name: &str,
         ctx: &ContextSelectionSet<'_>,
         field: &Positioned<Field>,
-    ) -> Option<Value> {
+        out: &mut Json,
+    ) -> Option<()> {
         match name {
             "stage" => {
                 let stage = ctx.data_opt::<Relations>()?.loaded_stage(self.stage)??;
-                plain_child(&*stage, ctx, field)
+                plain_child(&*stage, ctx, field, out)
             }
             _ => None,
         }

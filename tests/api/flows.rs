@@ -1623,7 +1623,9 @@ async fn plain_flow_selections_answer_as_the_full_resolvers() {
     for app in apps().await {
         flows_with_two_bindings(&app, 0..4).await;
         // A flow with no binding, and one stage bound twice into one flow.
-        create_flow(&app, "flow-empty").await;
+        let mut escaped = flow("flow-empty");
+        escaped["title"] = json!("Quotes \" back\\slash \u{1F600} \u{00e9} <tag> \t tab");
+        create_flow_with(&app, &escaped).await;
         let twice = create_flow(&app, "flow-twice").await;
         let stage = create_stage(&app, "twice").await;
         bind(&app, &pk(&twice), &pk(&stage), 4).await;
@@ -1674,6 +1676,43 @@ async fn plain_flow_selections_answer_as_the_full_resolvers() {
             let full = app.graphql(&full_query, json!({})).await;
             assert!(plain.get("errors").is_none(), "{plain}");
             assert_eq!(plain.to_string(), full.to_string(), "{plain_query}");
+        }
+    }
+}
+
+/// Fields that share a response key in one selection set are answered as async-graphql merges
+/// them (the plain path stands aside for such documents): the same as one field selecting both.
+#[tokio::test]
+async fn repeated_response_keys_answer_merged() {
+    for app in apps().await {
+        flows_with_two_bindings(&app, 0..3).await;
+        for (repeating, single) in [
+            (
+                "{ flows { results { slug } } flows { results { name } } }",
+                "{ flows { results { slug name } } }",
+            ),
+            (
+                "{ flows { results { slug stages { name } stages { id } } } }",
+                "{ flows { results { slug stages { name id } } } }",
+            ),
+            (
+                "{ flows { results { slug stageBindings { order } ...F } } }
+                 fragment F on Flow { stageBindings { stage { name } } }",
+                "{ flows { results { slug stageBindings { order stage { name } } } } }",
+            ),
+            (
+                "{ flows { results { slug s: stages { name } s: stages { component } } } }",
+                "{ flows { results { slug s: stages { name component } } } }",
+            ),
+        ] {
+            let repeating_answer = app.graphql(repeating, json!({})).await;
+            let single_answer = app.graphql(single, json!({})).await;
+            assert!(single_answer.get("errors").is_none(), "{single_answer}");
+            assert_eq!(
+                repeating_answer.to_string(),
+                single_answer.to_string(),
+                "{repeating}"
+            );
         }
     }
 }
