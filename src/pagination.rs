@@ -87,6 +87,17 @@ impl Window {
 }
 
 impl PageRequest {
+    /// The offset of the requested page when the number alone says it (not `last`, not
+    /// invalid), however many rows there turn out to be; `None` past any plausible result.
+    pub fn expected_offset(&self) -> Option<u64> {
+        match self.number {
+            PageNumber::Number(n) if n >= 1 => (n as u64 - 1)
+                .checked_mul(self.page_size())
+                .filter(|offset| *offset <= MAX_EXPECTED_OFFSET),
+            PageNumber::Number(_) | PageNumber::Last | PageNumber::Invalid => None,
+        }
+    }
+
     pub fn page_size(&self) -> u64 {
         match self.size {
             PageSize::Default => DEFAULT_PAGE_SIZE,
@@ -369,6 +380,10 @@ pub fn ordering(
     terms
 }
 
+/// Beyond this offset a page is read only once the count shows it exists: no honest result has
+/// this many rows, and an offset from a made-up page number could be more than the database takes.
+const MAX_EXPECTED_OFFSET: u64 = i32::MAX as u64;
+
 /// A list request once its parameters are checked: the rows it selects, in its order. Built
 /// without the database (the fuzz target renders it to SQL), then fetched a page at a time.
 pub struct ListQuery<E: EntityTrait> {
@@ -427,13 +442,24 @@ where
         C: ConnectionTrait,
         E::Column: std::str::FromStr,
     {
-        let count = self.select.clone().count(conn).await?;
-        let window = request.resolve(count)?;
-        let select = crate::db::select_columns(self.ordered(), columns)?
-            .offset(window.offset)
-            .limit(window.limit);
-        let statement = sea_orm::QueryTrait::build(&select, conn.get_database_backend());
-        let rows = crate::db::read_rows(conn, statement, columns).await?;
+        let read_page = |offset: u64| -> Result<_, ServiceError> {
+            let select = crate::db::select_columns(self.ordered(), columns)?
+                .offset(offset)
+                .limit(request.page_size());
+            let statement = sea_orm::QueryTrait::build(&select, conn.get_database_backend());
+            Ok(crate::db::read_rows::<M>(conn, statement, columns))
+        };
+        let count = self.select.clone().count(conn);
+        // A numbered page's rows are read beside the count (a round trip less for every list);
+        // the count then decides whether that page exists. Page `last` needs the count first.
+        if let Some(offset) = request.expected_offset() {
+            let (count, rows) = tokio::join!(count, read_page(offset)?);
+            let window = request.resolve(count?)?;
+            debug_assert_eq!(window.offset, offset);
+            return Ok(window.page(rows?));
+        }
+        let window = request.resolve(count.await?)?;
+        let rows = read_page(window.offset)?.await?;
         Ok(window.page(rows))
     }
 }
@@ -461,6 +487,42 @@ mod tests {
             .resolve(count)
             .map(|w| w.pagination)
             .map_err(|_| ())
+    }
+
+    #[test]
+    fn a_numbered_page_has_its_offset_before_the_count() {
+        let offset = |number, size| PageRequest { number, size }.expected_offset();
+        assert_eq!(offset(PageNumber::Number(1), PageSize::Default), Some(0));
+        assert_eq!(
+            offset(PageNumber::Number(3), PageSize::Requested(10)),
+            Some(20)
+        );
+        for number in [
+            PageNumber::Number(0),
+            PageNumber::Number(-1),
+            PageNumber::Last,
+            PageNumber::Invalid,
+        ] {
+            assert_eq!(offset(number, PageSize::Default), None);
+        }
+        // Made-up page numbers are read only once the count shows they exist.
+        assert_eq!(
+            offset(PageNumber::Number(i64::MAX), PageSize::Requested(1000)),
+            None
+        );
+        assert_eq!(offset(PageNumber::Number(1 << 40), PageSize::Default), None);
+        // Whenever the offset is known, it is the one the count confirms.
+        for count in [0, 1, 99, 100, 101, 1000] {
+            for n in 1..=12 {
+                let request = PageRequest {
+                    number: PageNumber::Number(n),
+                    size: PageSize::Requested(10),
+                };
+                if let Ok(window) = request.resolve(count) {
+                    assert_eq!(Some(window.offset), request.expected_offset());
+                }
+            }
+        }
     }
 
     #[test]
