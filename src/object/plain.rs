@@ -271,10 +271,13 @@ pub fn plain_child<T: PlainObject>(
 /// `None` when the request does not or some part needs a resolver.
 fn plain_answer(
     ctx: &ContextSelectionSet<'_>,
+    objects: usize,
     write: impl FnOnce(&mut Json) -> Option<()>,
 ) -> Option<Value> {
     ctx.data_opt::<PlainAnswers>()?;
-    let mut out = Json::with_capacity(512);
+    // Room for the usual object (a flow with two bindings and stages is about 170 bytes), so
+    // that a page's text is not copied over and over as it grows.
+    let mut out = Json::with_capacity(objects.max(1) * 192);
     write(&mut out)?;
     Some(Value::Binary(out.into()))
 }
@@ -297,7 +300,7 @@ impl<T: PlainObject + OutputType> OutputType for Plain<T> {
         ctx: &ContextSelectionSet<'_>,
         field: &Positioned<Field>,
     ) -> ServerResult<Value> {
-        match plain_answer(ctx, |out| self.0.plain_object(ctx, out)) {
+        match plain_answer(ctx, 1, |out| self.0.plain_object(ctx, out)) {
             Some(value) => Ok(value),
             None => self.0.resolve(ctx, field).await,
         }
@@ -332,7 +335,7 @@ impl<T: PlainObject + OutputType> OutputType for PlainList<T> {
         ctx: &ContextSelectionSet<'_>,
         field: &Positioned<Field>,
     ) -> ServerResult<Value> {
-        let whole = plain_answer(ctx, |out| {
+        let whole = plain_answer(ctx, self.0.len(), |out| {
             write_list(out, &self.0, |out, item| item.0.plain_object(ctx, out))
         });
         match whole {
