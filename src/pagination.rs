@@ -2,14 +2,12 @@
 //! (Django's paginator with authentik's envelope), django-filter's filters (with their 400s for
 //! values that are not of the filter's type), DRF's search terms and ordering.
 
+use crate::db::Connection;
 use std::collections::HashSet;
 
 use indexmap::IndexMap;
 use sea_orm::sea_query::{Condition, Expr, Func, LikeExpr, SimpleExpr};
-use sea_orm::{
-    ConnectionTrait, EntityTrait, FromQueryResult, Order, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Select,
-};
+use sea_orm::{EntityTrait, FromQueryResult, Order, QueryFilter, QueryOrder, QuerySelect, Select};
 use uuid::Uuid;
 
 use crate::error::{ErrorTree, FieldErrors, ServiceError};
@@ -424,7 +422,7 @@ where
     pub async fn fetch<M, C>(self, conn: &C, request: &PageRequest) -> Result<Page<M>, ServiceError>
     where
         M: StoredObject + FromQueryResult + Sized + Send + Sync,
-        C: ConnectionTrait,
+        C: Connection,
         E::Column: std::str::FromStr,
     {
         self.fetch_columns(conn, request, Columns::All).await
@@ -439,7 +437,7 @@ where
     ) -> Result<Page<M>, ServiceError>
     where
         M: StoredObject + FromQueryResult + Sized + Send + Sync,
-        C: ConnectionTrait,
+        C: Connection,
         E::Column: std::str::FromStr,
     {
         let read_page = |offset: u64| -> Result<_, ServiceError> {
@@ -449,7 +447,7 @@ where
             let statement = sea_orm::QueryTrait::build(&select, conn.get_database_backend());
             Ok(crate::db::read_rows::<M>(conn, statement, columns))
         };
-        let count = self.select.clone().count(conn);
+        let count = crate::db::count(conn, self.select.clone());
         // A numbered page's rows are read beside the count (a round trip less for every list);
         // the count then decides whether that page exists. Page `last` needs the count first.
         if let Some(offset) = request.expected_offset() {

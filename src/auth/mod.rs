@@ -9,8 +9,9 @@ pub use tokens::{
     revoke_token,
 };
 
+use crate::db::Connection;
 use entity::api_token;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
 use sha2::{Digest, Sha256};
 
 use crate::db::{KeyedRead, keyed_statement};
@@ -115,7 +116,7 @@ fn invalid_token() -> ServiceError {
 
 /// Authenticates a request by its `Authorization` header: one indexed lookup by hash.
 pub async fn authenticate(
-    conn: &impl ConnectionTrait,
+    conn: &impl Connection,
     authorization: Option<&[u8]>,
 ) -> Result<Principal, ServiceError> {
     let Some(credential) = bearer_credential(authorization) else {
@@ -139,8 +140,7 @@ pub async fn authenticate(
                 .filter(T::TokenHash.eq(hash)),
         )
     })?;
-    let row = conn
-        .query_one_raw(statement)
+    let row = crate::db::query_one(conn, statement)
         .await?
         .ok_or_else(invalid_token)?;
     let (permissions, superuser, expires, revoked): TokenRow = row.try_get_many_by_index()?;

@@ -1,14 +1,14 @@
 //! Creating, listing and revoking tokens (the `token` commands), and the tokens registered at
 //! start: `BOOTSTRAP_TOKEN`, or a first superuser token for an empty database.
 
+use crate::db::Connection;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use entity::api_token;
 use rand::RngCore;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder,
+    ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
 };
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
@@ -62,10 +62,7 @@ fn token_row(token: &NewToken, secret: &SecretString) -> api_token::ActiveModel 
 }
 
 /// Stores a new token and returns its secret, which exists nowhere else afterwards.
-pub async fn create_token(
-    conn: &impl ConnectionTrait,
-    token: NewToken,
-) -> Result<SecretString, DbErr> {
+pub async fn create_token(conn: &impl Connection, token: NewToken) -> Result<SecretString, DbErr> {
     let secret = generate_secret();
     api_token::Entity::insert(token_row(&token, &secret))
         .exec_without_returning(conn)
@@ -73,7 +70,7 @@ pub async fn create_token(
     Ok(secret)
 }
 
-pub async fn list_tokens(conn: &impl ConnectionTrait) -> Result<Vec<TokenInfo>, DbErr> {
+pub async fn list_tokens(conn: &impl Connection) -> Result<Vec<TokenInfo>, DbErr> {
     Ok(api_token::Entity::find()
         .order_by_asc(api_token::Column::Created)
         .all(conn)
@@ -91,7 +88,7 @@ pub async fn list_tokens(conn: &impl ConnectionTrait) -> Result<Vec<TokenInfo>, 
 }
 
 /// Revokes the token called `name`; false when there is none.
-pub async fn revoke_token(conn: &impl ConnectionTrait, name: &str) -> Result<bool, DbErr> {
+pub async fn revoke_token(conn: &impl Connection, name: &str) -> Result<bool, DbErr> {
     let result = api_token::Entity::update_many()
         .col_expr(api_token::Column::Revoked, true.into())
         .filter(api_token::Column::Name.eq(name))
@@ -103,7 +100,7 @@ pub async fn revoke_token(conn: &impl ConnectionTrait, name: &str) -> Result<boo
 /// Registers `BOOTSTRAP_TOKEN` as a superuser token. Idempotent, and safe when several
 /// instances start at once: a second insert of the same hash does nothing.
 pub async fn ensure_bootstrap_token(
-    conn: &impl ConnectionTrait,
+    conn: &impl Connection,
     secret: &SecretString,
 ) -> Result<(), DbErr> {
     let hash = hash_token(secret.expose_secret());
@@ -124,9 +121,7 @@ pub async fn ensure_bootstrap_token(
 /// On a database without any token, creates a superuser token and returns its secret, so that
 /// a new user can call the API at once. Instances starting together create at most one: the
 /// name is unique, and the loser of that race returns `None`.
-pub async fn ensure_initial_token(
-    conn: &impl ConnectionTrait,
-) -> Result<Option<SecretString>, DbErr> {
+pub async fn ensure_initial_token(conn: &impl Connection) -> Result<Option<SecretString>, DbErr> {
     if api_token::Entity::find().count(conn).await? > 0 {
         return Ok(None);
     }

@@ -112,7 +112,7 @@ fn missing(id: Uuid) -> ErrorTree {
 /// transaction) a target or stage that names nothing, each reported as soon as its own rule
 /// passed, beside the other fields' errors, as DRF reports them.
 async fn checked(
-    conn: &impl sea_orm::ConnectionTrait,
+    conn: &impl crate::db::Connection,
     input: &FlowStageBindingInput,
     mode: WriteMode,
 ) -> Result<FlowStageBindingChanges, ServiceError> {

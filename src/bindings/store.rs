@@ -1,10 +1,11 @@
 //! Reading and writing bindings, by column name.
 
+use crate::db::Connection;
 use entity::{captcha_stage, flow, flow_stage_binding, stage};
 use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, JoinType, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, RelationTrait, Set,
+    ColumnTrait, DbErr, EntityTrait, JoinType, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, RelationTrait, Set,
 };
 use uuid::Uuid;
 
@@ -22,17 +23,17 @@ fn column(column: flow_stage_binding::Column) -> SimpleExpr {
     Expr::col((flow_stage_binding::Entity, column))
 }
 
-pub async fn flow_exists(conn: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr> {
+pub async fn flow_exists(conn: &impl Connection, id: Uuid) -> Result<bool, DbErr> {
     Ok(flow::Entity::find_by_id(id).count(conn).await? > 0)
 }
 
-pub async fn stage_exists(conn: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr> {
+pub async fn stage_exists(conn: &impl Connection, id: Uuid) -> Result<bool, DbErr> {
     Ok(stage::Entity::find_by_id(id).count(conn).await? > 0)
 }
 
 /// Stores a new binding; its pk and policy-binding id.
 pub async fn insert(
-    conn: &impl ConnectionTrait,
+    conn: &impl Connection,
     changes: &FlowStageBindingChanges,
 ) -> Result<(Uuid, Uuid), ServiceError> {
     let (id, pbm) = (Uuid::new_v4(), Uuid::new_v4());
@@ -50,7 +51,7 @@ pub async fn insert(
 
 /// The binding, locked until the transaction ends.
 pub async fn load_for_update(
-    conn: &impl ConnectionTrait,
+    conn: &impl Connection,
     id: Uuid,
 ) -> Result<Option<FlowStageBinding>, DbErr> {
     flow_stage_binding::Entity::find_by_id(id)
@@ -61,7 +62,7 @@ pub async fn load_for_update(
 }
 
 pub async fn update(
-    conn: &impl ConnectionTrait,
+    conn: &impl Connection,
     id: Uuid,
     changes: &FlowStageBindingChanges,
 ) -> Result<(), ServiceError> {
@@ -79,7 +80,7 @@ pub async fn update(
     Ok(())
 }
 
-pub async fn delete(conn: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr> {
+pub async fn delete(conn: &impl Connection, id: Uuid) -> Result<bool, DbErr> {
     let result = flow_stage_binding::Entity::delete_many()
         .filter(flow_stage_binding::Column::FsbUuid.eq(id))
         .exec(conn)
@@ -87,10 +88,7 @@ pub async fn delete(conn: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr
     Ok(result.rows_affected > 0)
 }
 
-pub async fn by_ids(
-    conn: &impl ConnectionTrait,
-    ids: &[Uuid],
-) -> Result<Vec<FlowStageBinding>, DbErr> {
+pub async fn by_ids(conn: &impl Connection, ids: &[Uuid]) -> Result<Vec<FlowStageBinding>, DbErr> {
     flow_stage_binding::Entity::find()
         .filter(flow_stage_binding::Column::FsbUuid.is_in(ids.iter().copied()))
         .into_model()
@@ -100,7 +98,7 @@ pub async fn by_ids(
 
 /// The bindings of `flow_ids`, by order, then pk, bringing back `columns` of each.
 pub async fn of_flows(
-    conn: &impl ConnectionTrait,
+    conn: &impl Connection,
     flow_ids: &[Uuid],
     columns: Columns<'_>,
 ) -> Result<Vec<FlowStageBinding>, ServiceError> {
@@ -127,7 +125,7 @@ pub async fn of_flows(
 /// binding's `stage`, never read twice. Captcha stages are the only kind a binding binds, so
 /// the join is inner.
 pub async fn of_flows_with_stages(
-    conn: &impl ConnectionTrait,
+    conn: &impl Connection,
     flow_ids: &[Uuid],
     binding_columns: &[&'static str],
     stage_columns: &[&'static str],
@@ -165,19 +163,15 @@ pub async fn of_flows_with_stages(
         FlowStageBinding::row_layout(binding),
         CaptchaStage::row_layout(stage),
     );
-    Ok(conn
-        .query_all_raw(statement)
-        .await?
-        .iter()
-        .map(|row| {
-            let binding = FlowStageBinding::from_layout(row, "", &binding)?;
-            let stage = CaptchaStage {
-                pk: binding.stage,
-                ..CaptchaStage::from_layout(row, "", &stage)?
-            };
-            Ok((binding, stage))
-        })
-        .collect::<Result<_, DbErr>>()?)
+    Ok(crate::db::read_all(conn, statement, |row| {
+        let binding = FlowStageBinding::from_layout(row, "", &binding)?;
+        let stage = CaptchaStage {
+            pk: binding.stage,
+            ..CaptchaStage::from_layout(row, "", &stage)?
+        };
+        Ok((binding, stage))
+    })
+    .await?)
 }
 
 /// The columns `ordering` may name: the binding's stored fields.
@@ -253,7 +247,7 @@ pub fn list_query(
 }
 
 pub async fn page(
-    conn: &impl ConnectionTrait,
+    conn: &impl Connection,
     filter: &BindingFilter,
     request: &PageRequest,
 ) -> Result<Page<FlowStageBinding>, ServiceError> {

@@ -2,12 +2,11 @@
 //! plan. Every change names the version it read: of two concurrent answers to one plan, only
 //! the first advances it.
 
+use crate::db::Connection;
 use chrono::Utc;
 use entity::{flow_plan, flow_stage_binding};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -53,7 +52,7 @@ fn decode(row: flow_plan::Model) -> Result<Plan, DbErr> {
 
 /// The session's plan, unless it has been idle longer than `idle`.
 pub async fn load(
-    conn: &impl ConnectionTrait,
+    conn: &impl Connection,
     session_hash: &str,
     idle: chrono::Duration,
 ) -> Result<Option<Plan>, DbErr> {
@@ -65,7 +64,7 @@ pub async fn load(
 }
 
 /// Stores `plan` as the session's plan, replacing whatever the session had.
-pub async fn store(conn: &impl ConnectionTrait, plan: &Plan) -> Result<(), DbErr> {
+pub async fn store(conn: &impl Connection, plan: &Plan) -> Result<(), DbErr> {
     let row = flow_plan::ActiveModel {
         session_hash: sea_orm::Set(plan.session_hash.clone()),
         flow: sea_orm::Set(plan.flow),
@@ -96,7 +95,7 @@ pub async fn store(conn: &impl ConnectionTrait, plan: &Plan) -> Result<(), DbErr
 /// Replaces the plan read at `read_version` by `next` (its bindings, context and query), raising
 /// the version; `false` when another request changed the plan meanwhile (nothing written).
 pub async fn replace_if_unchanged(
-    conn: &impl ConnectionTrait,
+    conn: &impl Connection,
     read_version: i64,
     next: &Plan,
 ) -> Result<bool, DbErr> {
@@ -121,7 +120,7 @@ pub async fn replace_if_unchanged(
 
 /// Ends the plan read at `read_version`; `false` when another request changed it meanwhile.
 pub async fn finish_if_unchanged(
-    conn: &impl ConnectionTrait,
+    conn: &impl Connection,
     session_hash: &str,
     read_version: i64,
 ) -> Result<bool, DbErr> {
@@ -134,7 +133,7 @@ pub async fn finish_if_unchanged(
 }
 
 /// Forgets the session's plan, whatever its version.
-pub async fn forget(conn: &impl ConnectionTrait, session_hash: &str) -> Result<(), DbErr> {
+pub async fn forget(conn: &impl Connection, session_hash: &str) -> Result<(), DbErr> {
     flow_plan::Entity::delete_many()
         .filter(flow_plan::Column::SessionHash.eq(session_hash))
         .exec(conn)
@@ -143,7 +142,7 @@ pub async fn forget(conn: &impl ConnectionTrait, session_hash: &str) -> Result<(
 }
 
 /// Deletes plans idle longer than `idle` (a few at a time, so that a sweep stays cheap).
-pub async fn sweep(conn: &impl ConnectionTrait, idle: chrono::Duration) -> Result<(), DbErr> {
+pub async fn sweep(conn: &impl Connection, idle: chrono::Duration) -> Result<(), DbErr> {
     let expired: Vec<String> = flow_plan::Entity::find()
         .select_only()
         .column(flow_plan::Column::SessionHash)
@@ -162,7 +161,7 @@ pub async fn sweep(conn: &impl ConnectionTrait, idle: chrono::Duration) -> Resul
 }
 
 /// The flow's bindings by order (then pk, for a stable order among equal orders).
-pub async fn binding_ids(conn: &impl ConnectionTrait, flow: Uuid) -> Result<Vec<Uuid>, DbErr> {
+pub async fn binding_ids(conn: &impl Connection, flow: Uuid) -> Result<Vec<Uuid>, DbErr> {
     flow_stage_binding::Entity::find()
         .select_only()
         .column(flow_stage_binding::Column::FsbUuid)

@@ -2,13 +2,14 @@
 //! column name (`Flow` is `FromQueryResult` by declaration); writes set the columns a checked
 //! change names (`FlowChanges::columns`). Writes take the caller's transaction.
 
+use crate::db::Connection;
 use std::collections::{HashMap, HashSet};
 
 use entity::{flow, flow_stage_binding, stage};
 use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, JoinType, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, RelationTrait, Select,
+    ColumnTrait, DbErr, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    RelationTrait, Select,
 };
 use uuid::Uuid;
 
@@ -17,7 +18,7 @@ use super::{
 };
 use crate::db::{KeyedRead, keyed_statement, set_columns, update_columns};
 use crate::error::ServiceError;
-use crate::object::{Choice, Columns, StoredObject};
+use crate::object::{Choice, Columns, StoredObject, StoredValue};
 use crate::pagination::{Filters, ListQuery, Page, PageRequest, exact_filter, nothing, ordering};
 
 /// Bindings made through `flow_set` take authentik's defaults.
@@ -47,7 +48,7 @@ fn key_condition(key: &FlowKey) -> sea_orm::Condition {
 }
 
 async fn read_flows(
-    conn: &impl ConnectionTrait,
+    conn: &impl Connection,
     select: Select<flow::Entity>,
 ) -> Result<Vec<Flow>, DbErr> {
     let mut flows: Vec<Flow> = select.into_model().all(conn).await?;
@@ -58,7 +59,7 @@ async fn read_flows(
 /// Stores a new flow with the checked (defaulted) `changes`; a taken slug fails with the
 /// database's unique violation.
 pub async fn insert_flow(
-    conn: &impl ConnectionTrait,
+    conn: &impl Connection,
     changes: &FlowChanges,
 ) -> Result<Flow, ServiceError> {
     let id = Uuid::new_v4();
@@ -79,10 +80,7 @@ pub async fn insert_flow(
 }
 
 /// The flow named by `key`, locked until the transaction ends.
-pub async fn flow_for_update(
-    conn: &impl ConnectionTrait,
-    key: &FlowKey,
-) -> Result<Option<Flow>, DbErr> {
+pub async fn flow_for_update(conn: &impl Connection, key: &FlowKey) -> Result<Option<Flow>, DbErr> {
     Ok(read_flows(
         conn,
         flow::Entity::find()
@@ -94,7 +92,7 @@ pub async fn flow_for_update(
 }
 
 pub async fn update_flow(
-    conn: &impl ConnectionTrait,
+    conn: &impl Connection,
     id: Uuid,
     changes: &FlowChanges,
 ) -> Result<(), ServiceError> {
@@ -111,10 +109,7 @@ pub async fn update_flow(
 
 /// Deletes the flow named by `key` (its bindings go with it); its pk, or `None` when there was
 /// none.
-pub async fn delete_flow(
-    conn: &impl ConnectionTrait,
-    key: &FlowKey,
-) -> Result<Option<Uuid>, DbErr> {
+pub async fn delete_flow(conn: &impl Connection, key: &FlowKey) -> Result<Option<Uuid>, DbErr> {
     let id: Option<Uuid> = flow::Entity::find()
         .select_only()
         .column(flow::Column::FlowUuid)
@@ -132,11 +127,11 @@ pub async fn delete_flow(
     Ok((deleted.rows_affected > 0).then_some(id))
 }
 
-pub async fn flows_by_key(conn: &impl ConnectionTrait, key: &FlowKey) -> Result<Vec<Flow>, DbErr> {
+pub async fn flows_by_key(conn: &impl Connection, key: &FlowKey) -> Result<Vec<Flow>, DbErr> {
     read_flows(conn, flow::Entity::find().filter(key_condition(key))).await
 }
 
-pub async fn flows_by_ids(conn: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<Flow>, DbErr> {
+pub async fn flows_by_ids(conn: &impl Connection, ids: &[Uuid]) -> Result<Vec<Flow>, DbErr> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -207,7 +202,7 @@ pub fn list_query(filter: &FlowFilter) -> Result<ListQuery<flow::Entity>, Servic
 
 /// A page of flows, bringing back `columns` of each.
 pub async fn page(
-    conn: &impl ConnectionTrait,
+    conn: &impl Connection,
     filter: &FlowFilter,
     request: &PageRequest,
     columns: Columns<'_>,
@@ -222,7 +217,7 @@ pub async fn page(
 /// The ids of the stages bound into each flow, by binding order (then stage, for a stable
 /// order among equal orders).
 pub async fn stage_ids_of_flows(
-    conn: &impl ConnectionTrait,
+    conn: &impl Connection,
     flow_ids: &[Uuid],
 ) -> Result<HashMap<Uuid, Vec<Uuid>>, DbErr> {
     let mut by_flow: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
@@ -246,7 +241,7 @@ pub async fn stage_ids_of_flows(
 }
 
 /// Fills each flow's `stages` (REST's list of stage pks) in one query.
-pub async fn add_stage_ids(conn: &impl ConnectionTrait, flows: &mut [Flow]) -> Result<(), DbErr> {
+pub async fn add_stage_ids(conn: &impl Connection, flows: &mut [Flow]) -> Result<(), DbErr> {
     let ids: Vec<Uuid> = flows.iter().map(|flow| flow.pk).collect();
     let mut stage_ids = stage_ids_of_flows(conn, &ids).await?;
     for flow in flows {
@@ -257,7 +252,7 @@ pub async fn add_stage_ids(conn: &impl ConnectionTrait, flows: &mut [Flow]) -> R
 
 /// A flow's bindings by order: (binding, order, (stage, stage name)).
 pub async fn bindings_with_stage_names(
-    conn: &impl ConnectionTrait,
+    conn: &impl Connection,
     flow_id: Uuid,
 ) -> Result<Vec<(Uuid, i32, (Uuid, String))>, DbErr> {
     let rows: Vec<(Uuid, i32, Uuid, String)> = flow_stage_binding::Entity::find()
@@ -319,32 +314,29 @@ struct StageBindingRow {
 
 /// The rows of `statement` (`stage_bindings_select` with `with_flow_columns`), by position.
 async fn read_stage_bindings(
-    conn: &impl ConnectionTrait,
+    conn: &impl Connection,
     statement: sea_orm::Statement,
 ) -> Result<Vec<StageBindingRow>, DbErr> {
     let layout = Flow::row_layout(Columns::After(BINDING_COLUMNS, Flow::COLUMN_NAMES));
-    conn.query_all_raw(statement)
-        .await?
-        .iter()
-        .map(|row| {
-            let mut flow = Flow::from_layout(row, "", &layout)?;
-            flow.derive_fields();
-            Ok(StageBindingRow {
-                stage: row.try_get_by_index(0)?,
-                binding: Binding {
-                    id: row.try_get_by_index(1)?,
-                    order: row.try_get_by_index(2)?,
-                    flow,
-                },
-            })
+    crate::db::read_all(conn, statement, |row| {
+        let mut flow = Flow::from_layout(row, "", &layout)?;
+        flow.derive_fields();
+        Ok(StageBindingRow {
+            stage: StoredValue::read_at(row, 0)?,
+            binding: Binding {
+                id: StoredValue::read_at(row, 1)?,
+                order: StoredValue::read_at(row, 2)?,
+                flow,
+            },
         })
-        .collect()
+    })
+    .await
 }
 
 /// The bindings of each stage, with their flows, in one query; each list ordered by flow slug,
 /// then binding order.
 pub async fn bindings_of_stages(
-    conn: &impl ConnectionTrait,
+    conn: &impl Connection,
     stage_ids: &[Uuid],
 ) -> Result<HashMap<Uuid, Vec<Binding>>, ServiceError> {
     let mut by_stage: HashMap<Uuid, Vec<Binding>> = HashMap::new();
@@ -371,7 +363,7 @@ pub async fn bindings_of_stages(
 /// The bindings of one stage with their flows, locked (with the flows) until the transaction
 /// ends, in slug order, so that concurrent writers lock shared flows in the same order.
 pub async fn bindings_of_stage_for_update(
-    conn: &impl ConnectionTrait,
+    conn: &impl Connection,
     stage_id: Uuid,
 ) -> Result<Vec<Binding>, ServiceError> {
     let select = with_flow_columns(stage_bindings_select())?
@@ -387,7 +379,7 @@ pub async fn bindings_of_stage_for_update(
 
 /// Which of `slugs` belong to stored flows.
 pub async fn taken_slugs(
-    conn: &impl ConnectionTrait,
+    conn: &impl Connection,
     slugs: &[String],
 ) -> Result<HashSet<String>, DbErr> {
     if slugs.is_empty() {
@@ -422,7 +414,7 @@ fn new_binding_row(stage_id: Uuid, flow_id: Uuid) -> flow_stage_binding::ActiveM
 /// stage into it at order 0: two statements, whatever the number of flows. A slug taken
 /// meanwhile fails with the database's unique violation.
 pub async fn bind_new_flows(
-    conn: &impl ConnectionTrait,
+    conn: &impl Connection,
     stage_id: Uuid,
     flows: &[FlowSetChanges],
 ) -> Result<Vec<Binding>, ServiceError> {
@@ -477,7 +469,7 @@ pub async fn bind_new_flows(
 /// updated, new slugs are created and bound, bindings into flows no longer named are removed
 /// (the flows stay). The caller has checked that no wanted slug belongs to an unbound flow.
 pub async fn sync_flow_set(
-    conn: &impl ConnectionTrait,
+    conn: &impl Connection,
     stage_id: Uuid,
     current: Vec<Binding>,
     wanted: &[FlowSetChanges],

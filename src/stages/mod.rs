@@ -420,7 +420,7 @@ where
 async fn checked(
     input: &CaptchaStageInput,
     mode: WriteMode,
-    conn: &impl sea_orm::ConnectionTrait,
+    conn: &impl crate::db::Connection,
     check_database: bool,
     own_stage: Option<Uuid>,
     own_slugs: &HashSet<String>,

@@ -2,11 +2,12 @@
 //! `captcha_stage` row, read by column name into `CaptchaStage` (never the private key, but
 //! for `private_key`), written from a checked change's columns.
 
+use crate::db::Connection;
 use entity::{captcha_stage, stage};
 use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, JoinType, PaginatorTrait, QueryFilter,
-    QuerySelect, RelationTrait, Select, Set, Value,
+    ColumnTrait, DbErr, EntityTrait, JoinType, PaginatorTrait, QueryFilter, QuerySelect,
+    RelationTrait, Select, Set, Value,
 };
 use secrecy::SecretString;
 use uuid::Uuid;
@@ -79,7 +80,7 @@ fn joined() -> Select<captcha_stage::Entity> {
 }
 
 pub async fn insert(
-    conn: &impl ConnectionTrait,
+    conn: &impl Connection,
     id: Uuid,
     changes: &CaptchaStageChanges,
 ) -> Result<(), ServiceError> {
@@ -109,7 +110,7 @@ pub async fn insert(
 /// (which cascades from it to the captcha row) locks it: two writers never hold one row each
 /// of the pair while waiting for the other.
 pub async fn load_for_update(
-    conn: &impl ConnectionTrait,
+    conn: &impl Connection,
     id: Uuid,
 ) -> Result<Option<CaptchaStage>, ServiceError> {
     let locked: Option<Uuid> = stage::Entity::find_by_id(id)
@@ -131,7 +132,7 @@ pub async fn load_for_update(
 
 /// Writes the changed columns of both rows.
 pub async fn update(
-    conn: &impl ConnectionTrait,
+    conn: &impl Connection,
     id: Uuid,
     changes: &CaptchaStageChanges,
 ) -> Result<(), ServiceError> {
@@ -155,7 +156,7 @@ pub async fn update(
 }
 
 /// Deletes the stage; its captcha row and bindings go with it (the flows stay).
-pub async fn delete(conn: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr> {
+pub async fn delete(conn: &impl Connection, id: Uuid) -> Result<bool, DbErr> {
     let result = stage::Entity::delete_many()
         .filter(stage::Column::StageUuid.eq(id))
         .exec(conn)
@@ -165,7 +166,7 @@ pub async fn delete(conn: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr
 
 /// The stages among `ids`, bringing back `columns` of each.
 pub async fn load_many(
-    conn: &impl ConnectionTrait,
+    conn: &impl Connection,
     ids: &[Uuid],
     columns: Columns<'_>,
 ) -> Result<Vec<CaptchaStage>, ServiceError> {
@@ -192,10 +193,7 @@ pub async fn load_many(
 }
 
 /// The names of the captcha stages among `ids` (a binding's `stage_obj` shows no more).
-pub async fn names(
-    conn: &impl ConnectionTrait,
-    ids: &[Uuid],
-) -> Result<Vec<(Uuid, String)>, DbErr> {
+pub async fn names(conn: &impl Connection, ids: &[Uuid]) -> Result<Vec<(Uuid, String)>, DbErr> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -210,10 +208,7 @@ pub async fn names(
 }
 
 /// The stage's private key, for the provider's siteverify call and nothing else.
-pub async fn private_key(
-    conn: &impl ConnectionTrait,
-    id: Uuid,
-) -> Result<Option<SecretString>, DbErr> {
+pub async fn private_key(conn: &impl Connection, id: Uuid) -> Result<Option<SecretString>, DbErr> {
     let key: Option<entity::secret::SecretText> = captcha_stage::Entity::find_by_id(id)
         .select_only()
         .column(captcha_stage::Column::PrivateKey)
@@ -224,7 +219,7 @@ pub async fn private_key(
 }
 
 pub async fn name_taken(
-    conn: &impl ConnectionTrait,
+    conn: &impl Connection,
     name: &str,
     own_stage: Option<Uuid>,
 ) -> Result<bool, DbErr> {
@@ -283,7 +278,7 @@ pub fn list_query(filter: &StageFilter) -> Result<ListQuery<captcha_stage::Entit
 }
 
 pub async fn page(
-    conn: &impl ConnectionTrait,
+    conn: &impl Connection,
     filter: &StageFilter,
     request: &PageRequest,
 ) -> Result<Page<CaptchaStage>, ServiceError> {
