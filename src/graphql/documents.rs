@@ -223,9 +223,36 @@ pub fn field_names(document: &ExecutableDocument) -> HashSet<&str> {
 /// the plain path's JSON text cannot be merged, so such a document is answered without it
 /// (`object::plain`). Fragment cycles (refused by validation later) are not followed twice.
 pub fn repeats_a_response_key(document: &ExecutableDocument) -> bool {
-    /// The response keys of one selection set, fragments expanded; `false` at the first repeat.
-    fn keys_unique<'a>(
-        document: &'a ExecutableDocument,
+    let mut walk = KeyWalk {
+        document,
+        budget: KEY_WALK_BUDGET,
+    };
+    !(document
+        .operations
+        .iter()
+        .all(|(_, operation)| walk.all_unique(&operation.node.selection_set, None))
+        && document
+            .fragments
+            .iter()
+            .all(|(name, fragment)| walk.all_unique(&fragment.node.selection_set, Some(name))))
+}
+
+/// Response keys [`repeats_a_response_key`] looks at before it gives up and says "repeats" (so
+/// that the resolvers answer): fragments are expanded once per selection set that spreads them,
+/// and a chain of fragments that no operation spreads (validation refuses it later) must not
+/// cost more than an honest document.
+const KEY_WALK_BUDGET: usize = 4 * MAX_GRAPHQL_FIELDS;
+
+struct KeyWalk<'a> {
+    document: &'a ExecutableDocument,
+    budget: usize,
+}
+
+impl<'a> KeyWalk<'a> {
+    /// The response keys of one selection set, fragments expanded; `false` at the first repeat
+    /// (or when the budget is spent).
+    fn keys_unique(
+        &mut self,
         set: &'a Positioned<SelectionSet>,
         keys: &mut HashSet<&'a str>,
         spreading: &mut Vec<&'a Name>,
@@ -234,57 +261,50 @@ pub fn repeats_a_response_key(document: &ExecutableDocument) -> bool {
             .items
             .iter()
             .all(|selection| match &selection.node {
-                Selection::Field(field) => keys.insert(field.node.response_key().node.as_str()),
+                Selection::Field(field) => {
+                    self.budget = self.budget.saturating_sub(1);
+                    self.budget > 0 && keys.insert(field.node.response_key().node.as_str())
+                }
                 Selection::InlineFragment(fragment) => {
-                    keys_unique(document, &fragment.node.selection_set, keys, spreading)
+                    self.keys_unique(&fragment.node.selection_set, keys, spreading)
                 }
                 Selection::FragmentSpread(spread) => {
                     let name = &spread.node.fragment_name.node;
-                    let Some(fragment) = document.fragments.get(name) else {
+                    let Some(fragment) = self.document.fragments.get(name) else {
                         return true;
                     };
                     if spreading.contains(&name) {
                         return true;
                     }
                     spreading.push(name);
-                    let unique =
-                        keys_unique(document, &fragment.node.selection_set, keys, spreading);
+                    let unique = self.keys_unique(&fragment.node.selection_set, keys, spreading);
                     spreading.pop();
                     unique
                 }
             })
     }
+
     /// Every selection set at or below `set`, the set of fragment `defining` when it is one
     /// (fragments' own sets are visited as definitions).
-    fn all_unique<'a>(
-        document: &'a ExecutableDocument,
+    fn all_unique(
+        &mut self,
         set: &'a Positioned<SelectionSet>,
         defining: Option<&'a Name>,
     ) -> bool {
         let mut spreading = Vec::from_iter(defining);
-        keys_unique(document, set, &mut HashSet::new(), &mut spreading)
+        self.keys_unique(set, &mut HashSet::new(), &mut spreading)
             && set
                 .node
                 .items
                 .iter()
                 .all(|selection| match &selection.node {
-                    Selection::Field(field) => {
-                        all_unique(document, &field.node.selection_set, None)
-                    }
+                    Selection::Field(field) => self.all_unique(&field.node.selection_set, None),
                     Selection::InlineFragment(fragment) => {
-                        all_unique(document, &fragment.node.selection_set, defining)
+                        self.all_unique(&fragment.node.selection_set, defining)
                     }
                     Selection::FragmentSpread(_) => true,
                 })
     }
-    !(document
-        .operations
-        .iter()
-        .all(|(_, operation)| all_unique(document, &operation.node.selection_set, None))
-        && document
-            .fragments
-            .iter()
-            .all(|(name, fragment)| all_unique(document, &fragment.node.selection_set, Some(name))))
 }
 
 fn root_field_count<'a>(shape: &mut Shape<'a>, set: &'a Positioned<SelectionSet>) -> usize {
@@ -375,6 +395,16 @@ mod tests {
         assert!(repeats(
             "{ flows { results { slug } } } fragment F on Flow { stages { name } stages { id } }"
         ));
+        // A chain of fragments no operation spreads, each with its own field: expanding it from
+        // every definition would be quadratic; past the budget the answer is "repeats".
+        let mut chain = String::from("{ flows { results { slug } } }");
+        for i in 0..3_000 {
+            chain.push_str(&format!(
+                " fragment F{i} on Flow {{ f{i}: slug ...F{} }}",
+                i + 1
+            ));
+        }
+        assert!(repeats(&chain));
         // A fragment cycle (refused by validation) is not followed forever.
         assert!(!repeats(
             "{ flows { results { ...F } } } fragment F on Flow { slug ...G } fragment G on Flow { name ...F }"
