@@ -27,6 +27,7 @@ const CAPACITY: NonZeroUsize = NonZeroUsize::new(256).expect("non-zero");
 const MAX_CACHED_QUERY_BYTES: usize = 16 * 1024;
 
 /// What a request's document decides about its execution, worked out once per document.
+#[derive(Clone)]
 pub struct DocumentFacts {
     /// The columns the reads for it bring back.
     pub shown: Arc<Shown>,
@@ -45,8 +46,7 @@ impl DocumentFacts {
 
 struct Prepared {
     document: ExecutableDocument,
-    shown: Arc<Shown>,
-    plain_answers: bool,
+    facts: DocumentFacts,
 }
 
 pub struct ParsedQueries(Mutex<LruCache<String, Prepared>>);
@@ -66,13 +66,7 @@ impl ParsedQueries {
             .then(|| {
                 let mut cache = self.0.lock().expect("query cache");
                 let prepared = cache.get(&request.query)?;
-                Some((
-                    prepared.document.clone(),
-                    DocumentFacts {
-                        shown: prepared.shown.clone(),
-                        plain_answers: prepared.plain_answers,
-                    },
-                ))
+                Some((prepared.document.clone(), prepared.facts.clone()))
             })
             .flatten();
         if let Some((document, facts)) = cached {
@@ -89,8 +83,7 @@ impl ParsedQueries {
         if query.len() <= MAX_CACHED_QUERY_BYTES {
             let prepared = Prepared {
                 document: document.clone(),
-                shown: facts.shown.clone(),
-                plain_answers: facts.plain_answers,
+                facts: facts.clone(),
             };
             self.0.lock().expect("query cache").put(query, prepared);
         }
